@@ -1,0 +1,106 @@
+"""Assistant: the one service behind the CLI, the web chat, REST and Python."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import Settings, load_settings
+from .embeddings import Embedder
+from .ingest import Progress, run_ingest
+from .models import Answer, DocumentRecord, IngestReport
+from .retrieval import Retriever
+from .store import Store
+
+
+class Assistant:
+    """Ingest documents and answer questions about them, with citations.
+
+    Construction is cheap: the model loads on first use and Chroma opens on first call.
+    """
+
+    def __init__(self, home: str | Path | None = None, **overrides: Any) -> None:
+        self.settings: Settings = load_settings(home=home, **overrides)
+        self.store = Store(self.settings)
+        self.embedder = Embedder(self.settings.embed_dtype, self.settings.embed_batch_size)
+        self.retriever = Retriever(self.store, self.settings.refresh_seconds)
+        self._ingest_lock = threading.Lock()
+
+    # -- ingest ---------------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[str | Path] | None = None,
+        dry_run: bool = False,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Bring files or folders into the store; unchanged files cost no embedding work."""
+        with self._ingest_lock:
+            report = run_ingest(
+                list(paths) if paths else [self.settings.corpus],
+                self.store,
+                self.embedder,
+                self.settings,
+                dry_run=dry_run,
+                rebuild=rebuild,
+                progress=progress,
+            )
+        self.retriever.invalidate()
+        return report
+
+    def documents(self) -> list[DocumentRecord]:
+        """Every live document, report first, then context, then case studies by place."""
+        order = {"report": 0, "context": 1, "case_study": 2}
+        records = self.retriever.snapshot().records.values()
+        return sorted(records, key=lambda r: (order.get(r.doc_type, 3), r.place, r.title))
+
+    def places(self) -> list[str]:
+        return self.retriever.snapshot().places()
+
+    def themes(self) -> list[str]:
+        return sorted({t for r in self.retriever.snapshot().records.values() for t in r.themes})
+
+    # -- answers --------------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        filters: dict[str, Any] | None = None,
+        history: Sequence[Any] | None = None,
+        place_context: str | None = None,
+    ) -> Answer:
+        """Answer from the corpus: a lead, ideas with [n] citations, or an honest 'not covered'."""
+        from .compose import compose
+
+        started = time.perf_counter()
+        answer = compose(self, question, filters or {}, history or [], place_context or "")
+        if self.settings.llm:
+            from .llm import rewrite_with_llm
+
+            answer = rewrite_with_llm(answer, self.settings)
+        answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        filters: dict[str, Any] | None = None,
+        history: Sequence[Any] | None = None,
+        place_context: str | None = None,
+    ) -> Iterator[Answer]:
+        """Yield the extractive answer at once, then (with an LLM configured) its checked rewrite."""
+        from .compose import compose
+
+        answer = compose(self, question, filters or {}, history or [], place_context or "")
+        yield answer
+        if self.settings.llm and answer.covered:
+            from .llm import stream_with_llm
+
+            yield from stream_with_llm(answer, self.settings)
+
+    def warm(self) -> None:
+        """Load the model and the keyword index now rather than on the first question."""
+        self.embedder.embed_one("warm up")
+        self.retriever.snapshot()

@@ -1,0 +1,136 @@
+"""Split a Document into passages along its headings and paragraphs, with deterministic ids."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from functools import cache
+
+from .models import Document, Passage
+
+CHUNKER_VERSION = "1"
+ADAPT_HEADING = "to adapt it locally"
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+
+
+@cache
+def _punkt() -> Callable[[str], list[str]]:
+    # llama-index ships NLTK's punkt tables, so sentence splitting works offline.
+    from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
+
+    return split_by_sentence_tokenizer()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a passage; each list item counts as a sentence of its own."""
+    sentences: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        for line in _logical_lines(block):
+            sentences.extend(s.strip() for s in _punkt()(line) if s.strip())
+    return sentences
+
+
+def _logical_lines(block: str) -> list[str]:
+    """Join wrapped lines, but keep bullets and label lines ('...:') apart."""
+    lines: list[str] = []
+    for raw in block.split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        if lines and not _BULLET.match(raw) and not lines[-1].endswith(":") and not _BULLET.match(lines[-1]):
+            lines[-1] += " " + line
+        else:
+            lines.append(line)
+    return [_BULLET.sub("", line) for line in lines]
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def chunk_document(doc: Document, target_words: int = 160) -> list[Passage]:
+    """Pack paragraphs into passages of about `target_words`, never crossing a heading or a page."""
+    seed = f"{doc.doc_id}\0{doc.content_hash}\0{CHUNKER_VERSION}\0{target_words}"
+    prefix = hashlib.sha256(seed.encode()).hexdigest()[:16]
+    url = doc.sources[0] if doc.sources else ""
+    passages: list[Passage] = []
+    offset = 0
+    for section in doc.sections:
+        for start, end, text in _pack(section.text, target_words):
+            passages.append(
+                Passage(
+                    chunk_id=f"{prefix}-{len(passages):04d}",
+                    doc_id=doc.doc_id,
+                    text=text,
+                    title=doc.title,
+                    doc_type=doc.doc_type,
+                    content_hash=doc.content_hash,
+                    position=len(passages),
+                    section=section.heading,
+                    page=section.page,
+                    place=doc.place,
+                    region=doc.region,
+                    themes=doc.themes,
+                    year=doc.year,
+                    url=url,
+                    start=offset + start,
+                    end=offset + end,
+                )
+            )
+        offset += len(section.text) + 2
+    return passages
+
+
+def _pack(text: str, target: int) -> list[tuple[int, int, str]]:
+    """(start, end, text) spans of whole paragraphs (or sentences of a long one) near `target` words."""
+    pieces: list[tuple[int, int]] = []
+    for match in re.finditer(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", text, flags=re.S):
+        start, end = match.span()
+        if words(match.group()) <= target * 1.5:
+            pieces.append((start, end))
+        else:
+            pieces.extend(_sentence_spans(text, start, end, target))
+    spans: list[tuple[int, int, str]] = []
+    cur_start, cur_end, cur_words = -1, -1, 0
+    for start, end in pieces:
+        n = words(text[start:end])
+        if cur_start >= 0 and cur_words + n > target:
+            spans.append((cur_start, cur_end, text[cur_start:cur_end]))
+            cur_start, cur_words = -1, 0
+        if cur_start < 0:
+            cur_start = start
+        cur_end, cur_words = end, cur_words + n
+    if cur_start >= 0:
+        spans.append((cur_start, cur_end, text[cur_start:cur_end]))
+    return spans
+
+
+def _sentence_spans(text: str, start: int, end: int, target: int) -> list[tuple[int, int]]:
+    """Cut an over-long paragraph at sentence ends; a sentence-less wall of words is cut by word count."""
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for sentence in _punkt()(text[start:end]):
+        found = text.find(sentence, cursor, end)
+        if found < 0:
+            continue
+        for piece_start, piece_end in _word_windows(text, found, found + len(sentence), target):
+            spans.append((piece_start, piece_end))
+        cursor = found + len(sentence)
+    return spans or list(_word_windows(text, start, end, target))
+
+
+def _word_windows(text: str, start: int, end: int, target: int) -> list[tuple[int, int]]:
+    tokens = list(re.finditer(r"\S+", text[start:end]))
+    if len(tokens) <= target * 1.5:
+        return [(start, end)]
+    return [
+        (start + tokens[i].start(), start + tokens[min(i + target, len(tokens)) - 1].end())
+        for i in range(0, len(tokens), target)
+    ]
+
+
+def passage_header(passage: Passage) -> str:
+    """Title and section, prepended to the text for embedding and keyword search only."""
+    parts = [passage.title, passage.place, passage.section]
+    return " — ".join(p for p in parts if p)

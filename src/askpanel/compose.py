@@ -1,0 +1,372 @@
+"""Compose the extractive answer: score sentences, pick a lead, group points into ideas, number citations."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .chunking import ADAPT_HEADING, split_sentences
+from .models import Answer, Citation, Idea, Passage
+from .retrieval import Hit, Snapshot, keyword_terms
+from .understand import Query, clean_question, understand
+
+if TYPE_CHECKING:
+    from .assistant import Assistant
+
+MAX_IDEAS = 4
+POINTS_PER_IDEA = 3
+ADAPT_PER_IDEA = 3
+DUPLICATE_COSINE = 0.9
+NOT_COVERED = "The corpus does not cover this question, so askpanel will not guess."
+_FIGURE_QUESTION = re.compile(r"\b(how many|how much|when|what year|what date|how long|figure|cost|percent|£)", re.I)
+_OUTCOME_SECTION = re.compile(r"happen|outcome|result|impact|figures", re.I)
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass
+class Sentence:
+    text: str
+    hit_rank: int
+    passage: Passage
+    index: int  # position within its passage
+    cosine: float = 0.0
+    overlap: float = 0.0
+    score: float = 0.0
+    vector: np.ndarray | None = None
+
+
+class SentenceVectors:
+    """An LRU cache of sentence embeddings, so repeated passages cost nothing to score."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, assistant: Assistant, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vector in zip(missing, assistant.embedder.embed(missing), strict=True):
+                self._cache[text] = vector
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        for text in texts:
+            self._cache.move_to_end(text)
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+
+
+_VECTORS = SentenceVectors()
+
+
+def compose(
+    assistant: Assistant, question: str, filters: dict[str, Any], history: Sequence[Any], place_context: str
+) -> Answer:
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    asked = clean_question(question)
+    if not asked:
+        return Answer(question="", covered=False, lead="Please type a question.", ideas=[], citations=[])
+    snap = assistant.retriever.snapshot()
+    query = understand(asked, history, snap.places())
+    vector = assistant.embedder.embed_one(query.text)
+    timings["embed"] = _ms(started)
+    hits = gather(assistant, query, vector, filters)
+    timings["retrieve"] = _ms(started)
+    sentences = score_sentences(assistant, query, vector, hits)
+    covered = is_covered(sentences, query, snap, assistant.settings.min_score)
+    if not covered:
+        answer = not_covered(asked, hits, snap)
+    else:
+        answer = build_answer(asked, query, sentences, snap, place_context, assistant)
+    answer.corpus_revision = snap.revision
+    timings["compose"] = _ms(started)
+    answer.timings_ms = timings
+    answer.markdown = render_markdown(answer)
+    return answer
+
+
+def gather(assistant: Assistant, query: Query, vector: np.ndarray, filters: dict[str, Any]) -> list[Hit]:
+    """Passages for the question; with named places, each place's own passages come first."""
+    k = assistant.settings.top_k
+    base = assistant.retriever.search(query.text, vector, filters, k=k)
+    if not query.places or "place" in filters:
+        return base
+    per_place = max(2, k // len(query.places))
+    focused: list[Hit] = []
+    for place in query.places:
+        focused.extend(assistant.retriever.search(query.text, vector, {**filters, "place": place}, k=per_place))
+    seen = {h.passage.chunk_id for h in focused}
+    return focused + [h for h in base if h.passage.chunk_id not in seen]
+
+
+def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits: list[Hit]) -> list[Sentence]:
+    """Each sentence of the retrieved passages, scored by meaning, shared words and passage rank."""
+    sentences: list[Sentence] = []
+    for rank, hit in enumerate(hits):
+        if hit.passage.section.lower().startswith(ADAPT_HEADING):
+            continue
+        for index, text in enumerate(split_sentences(hit.passage.text)):
+            if len(text.split()) >= 6 and not text.endswith((":", "?")):
+                sentences.append(Sentence(text, rank, hit.passage, index))
+    if not sentences:
+        return []
+    vectors = _VECTORS.get(assistant, [s.text for s in sentences])
+    cosines = vectors @ vector
+    wanted = set(keyword_terms(query.question)) - set(keyword_terms(" ".join(query.places))) or set(
+        keyword_terms(query.text)
+    )
+    figures = bool(_FIGURE_QUESTION.search(query.question))
+    for sentence, cosine, sentence_vector in zip(sentences, cosines, vectors, strict=True):
+        terms = set(keyword_terms(sentence.text))
+        sentence.cosine = float(cosine)
+        sentence.overlap = len(wanted & terms) / len(wanted) if wanted else 0.0
+        sentence.vector = sentence_vector
+        rank_score = 1.0 / (1.0 + 0.5 * sentence.hit_rank)
+        sentence.score = 0.6 * sentence.cosine + 0.25 * sentence.overlap + 0.15 * rank_score
+        if figures and _DIGIT.search(sentence.text):
+            sentence.score += 0.05
+        if query.places and sentence.passage.place in query.places:
+            sentence.score += 0.1
+    return sorted(sentences, key=lambda s: -s.score)
+
+
+def is_covered(sentences: list[Sentence], query: Query, snap: Snapshot, min_score: float) -> bool:
+    """Evidence is strong enough when some sentence is close in meaning to the question."""
+    if not sentences:
+        return False
+    best = max(s.cosine + 0.3 * s.overlap for s in sentences)
+    return best >= min_score
+
+
+def build_answer(
+    question: str, query: Query, ranked: list[Sentence], snap: Snapshot, place_context: str, assistant: Assistant
+) -> Answer:
+    chosen = pick_points(ranked, query)
+    citations = Citations()
+    lead = _lead(chosen, citations)
+    ideas = []
+    by_doc: dict[str, list[Sentence]] = defaultdict(list)
+    for sentence in chosen:
+        by_doc[sentence.passage.doc_id].append(sentence)
+    for doc_id, points in list(by_doc.items())[:MAX_IDEAS]:
+        ideas.append(make_idea(doc_id, points, snap, citations, query, place_context))
+    return Answer(question=question, covered=True, lead=lead, ideas=ideas, citations=citations.all())
+
+
+def pick_points(ranked: list[Sentence], query: Query) -> list[Sentence]:
+    """The best sentences, near-duplicates dropped, a few per document, every compared place represented."""
+    if not ranked:
+        return []
+    floor = ranked[0].score * 0.6
+    chosen: list[Sentence] = []
+    per_doc: dict[str, int] = defaultdict(int)
+    for sentence in ranked:
+        if sentence.score < floor and len(chosen) >= 2:
+            break
+        if per_doc[sentence.passage.doc_id] >= POINTS_PER_IDEA:
+            continue
+        if any(_same(sentence, other) for other in chosen):
+            continue
+        if sentence.passage.doc_id not in per_doc and len(per_doc) >= MAX_IDEAS:
+            continue
+        chosen.append(sentence)
+        per_doc[sentence.passage.doc_id] += 1
+    if query.compare:
+        for place in query.places:
+            if not any(s.passage.place == place for s in chosen):
+                best = next((s for s in ranked if s.passage.place == place), None)
+                if best is not None:
+                    chosen.append(best)
+    return chosen
+
+
+def _same(a: Sentence, b: Sentence) -> bool:
+    if a.vector is None or b.vector is None:
+        return a.text == b.text
+    return float(a.vector @ b.vector) >= DUPLICATE_COSINE
+
+
+class Citations:
+    """Numbers passages in order of first use; each number's quote holds the sentences taken from it."""
+
+    def __init__(self) -> None:
+        self._by_chunk: dict[str, int] = {}
+        self._items: list[tuple[Passage, list[str], float]] = []
+
+    def mark(self, sentence: Sentence) -> int:
+        n = self._by_chunk.get(sentence.passage.chunk_id)
+        if n is None:
+            self._items.append((sentence.passage, [], sentence.score))
+            n = self._by_chunk[sentence.passage.chunk_id] = len(self._items)
+        quotes = self._items[n - 1][1]
+        if sentence.text not in quotes:
+            quotes.append(sentence.text)
+        return n
+
+    def all(self) -> list[Citation]:
+        return [
+            Citation(
+                n=i + 1,
+                chunk_id=p.chunk_id,
+                doc_id=p.doc_id,
+                title=p.title,
+                doc_type=p.doc_type,
+                place=p.place,
+                section=p.section,
+                page=p.page,
+                url=p.url,
+                quote=" … ".join(quotes),
+                score=round(score, 3),
+                passage=p.text,
+            )
+            for i, (p, quotes, score) in enumerate(self._items)
+        ]
+
+
+def _lead(chosen: list[Sentence], citations: Citations) -> str:
+    first = chosen[0]
+    lead = f"{first.text} [{citations.mark(first)}]"
+    for other in chosen[1:3]:
+        same_passage = other.passage.chunk_id == first.passage.chunk_id and abs(other.index - first.index) == 1
+        if same_passage and other.score >= 0.8 * first.score:
+            lead += f" {other.text} [{citations.mark(other)}]"
+            break
+    return lead
+
+
+def make_idea(
+    doc_id: str, points: list[Sentence], snap: Snapshot, citations: Citations, query: Query, place_context: str
+) -> Idea:
+    first = points[0].passage
+    ordered = sorted(points, key=lambda s: (s.passage.position, s.index))
+    outcome = _outcome(doc_id, snap, points) if first.doc_type == "case_study" else None
+    if outcome is not None:
+        ordered.append(outcome)
+    texts = []
+    numbers: list[int] = []
+    for sentence in ordered:
+        n = citations.mark(sentence)
+        numbers.append(n)
+        prefix = "What happened: " if sentence is outcome else ""
+        texts.append(f"{prefix}{sentence.text} [{n}]")
+    conditions, questions = adaptation(doc_id, snap)
+    return Idea(
+        title=first.title,
+        place=first.place,
+        doc_type=first.doc_type,
+        points=texts,
+        adapt=choose_questions(questions, first.themes, query, place_context),
+        citations=sorted(set(numbers)),
+        doc_id=doc_id,
+        conditions=conditions[:3],
+    )
+
+
+def _outcome(doc_id: str, snap: Snapshot, points: list[Sentence]) -> Sentence | None:
+    """For a case study, the first sentence with a figure from its outcomes section, if not already a point."""
+    used = {s.text for s in points}
+    for i in snap.by_doc.get(doc_id, []):
+        passage = snap.passages[i]
+        if not _OUTCOME_SECTION.search(passage.section):
+            continue
+        for index, text in enumerate(split_sentences(passage.text)):
+            if _DIGIT.search(text) and text not in used and len(text.split()) >= 6:
+                return Sentence(text, 99, passage, index)
+    return None
+
+
+def adaptation(doc_id: str, snap: Snapshot) -> tuple[list[str], list[str]]:
+    """The document's own 'to adapt it locally' section: conditions that held there, and questions."""
+    conditions: list[str] = []
+    questions: list[str] = []
+    for i in snap.by_doc.get(doc_id, []):
+        passage = snap.passages[i]
+        if passage.section.lower().startswith(ADAPT_HEADING):
+            for text in split_sentences(passage.text):
+                if text.endswith("?"):
+                    questions.append(text)
+                elif not text.endswith(":"):
+                    conditions.append(text)
+    return conditions, questions
+
+
+def choose_questions(own: list[str], themes: Sequence[str], query: Query, place_context: str) -> list[str]:
+    """The case study's own questions that best match the asker, topped up from the theme library."""
+    context_terms = set(keyword_terms(f"{query.question} {place_context}"))
+    ranked = sorted(own, key=lambda q: -len(context_terms & set(keyword_terms(q))))
+    picked = ranked[:ADAPT_PER_IDEA]
+    library = theme_library()
+    matches = [qs[0] for hint, qs in library["contexts"].items() if place_context and _mentions(place_context, hint)]
+    picked = list(dict.fromkeys(matches[:2] + picked))
+    for theme in themes:
+        if len(picked) >= ADAPT_PER_IDEA + 1:
+            break
+        for question in library["themes"].get(theme, [])[:1]:
+            if question not in picked:
+                picked.append(question)
+    return picked[: ADAPT_PER_IDEA + 1]
+
+
+@cache
+def theme_library() -> dict[str, dict[str, list[str]]]:
+    from importlib.resources import files
+
+    import yaml
+
+    loaded = yaml.safe_load(files("askpanel").joinpath("data/adapt.yaml").read_text(encoding="utf-8"))
+    return {"themes": loaded.get("themes", {}), "contexts": loaded.get("contexts", {})}
+
+
+def _mentions(text: str, hint: str) -> bool:
+    return re.search(rf"\b{re.escape(hint)}", text, re.I) is not None
+
+
+def not_covered(question: str, hits: list[Hit], snap: Snapshot) -> Answer:
+    nearest = list(dict.fromkeys(h.passage.title for h in hits))[:3]
+    return Answer(question=question, covered=False, lead=NOT_COVERED, ideas=[], citations=[], nearest=nearest)
+
+
+def render_markdown(answer: Answer) -> str:
+    """The whole answer as Markdown, with text from documents escaped so it can never become markup."""
+    e = _escape
+    lines = [f"**Q: {e(answer.question)}**", "", e(answer.lead), ""]
+    if not answer.covered:
+        if answer.nearest:
+            lines.append("Nearest material in the corpus:")
+            lines.extend(f"- {e(title)}" for title in answer.nearest)
+        return "\n".join(lines).strip() + "\n"
+    if answer.ideas:
+        lines.append("### Ideas to adapt, not recipes to follow")
+    for i, idea in enumerate(answer.ideas, 1):
+        where = f" ({e(idea.place)})" if idea.place and idea.place != "England" else ""
+        lines += ["", f"#### {i}. {e(idea.title)}{where}", ""]
+        lines.extend(f"- {e(point)}" for point in idea.points)
+        if idea.conditions:
+            lines += ["", "*What made it work there:*"]
+            lines.extend(f"- {e(c)}" for c in idea.conditions)
+        if idea.adapt:
+            lines += ["", "*Questions to ask before borrowing it:*"]
+            lines.extend(f"- {e(q)}" for q in idea.adapt)
+    lines += ["", "### Sources", ""]
+    for c in answer.citations:
+        where = ", ".join(x for x in (c.section, f"p. {c.page}" if c.page else "") if x)
+        link = f" <{c.url}>" if c.url.startswith(("http://", "https://")) else ""
+        lines.append(f"[{c.n}] {e(c.title)}{' — ' + e(where) if where else ''}: “{e(c.quote)}”{link}")
+    return "\n".join(lines).strip() + "\n"
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]").replace("\\[", "[").replace(
+        "\\]", "]"
+    )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,275 @@
+"""Read one source file (Markdown, text, HTML, DOCX, PDF) into a Document, or say exactly why not."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from .models import DOC_TYPES, Document, Section
+
+SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".docx", ".pdf")
+SIDECAR_SUFFIX = ".meta.yaml"
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
+
+
+class LoadError(Exception):
+    """A file that cannot be ingested; the message says why, for a person to read."""
+
+
+def file_hash(data: bytes, sidecar: bytes = b"") -> str:
+    return hashlib.sha256(data + b"\0" + sidecar).hexdigest()
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def read_source(path: Path, max_bytes: int) -> tuple[bytes, bytes]:
+    """The file's bytes and its optional metadata sidecar's bytes, after size and existence checks."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError as exc:
+        raise LoadError("file vanished before it could be read") from exc
+    if size > max_bytes:
+        raise LoadError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (ASKPANEL_MAX_FILE_MB)")
+    if size == 0:
+        raise LoadError("file is empty")
+    if path.suffix.lower() not in SUPPORTED:
+        raise LoadError(f"unsupported file type '{path.suffix or path.name}' (supported: {', '.join(SUPPORTED)})")
+    try:
+        data = path.read_bytes()
+        side = sidecar_path(path)
+        meta = side.read_bytes() if side.exists() else b""
+    except FileNotFoundError as exc:
+        raise LoadError("file vanished before it could be read") from exc
+    except OSError as exc:
+        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
+    return data, meta
+
+
+def load_document(path: Path, doc_id: str, data: bytes, sidecar: bytes = b"") -> Document:
+    """Parse bytes already read from `path` into a Document; raise LoadError naming the reason."""
+    suffix = path.suffix.lower()
+    meta: dict[str, Any] = _parse_yaml(sidecar.decode("utf-8", "replace"), "metadata sidecar") if sidecar else {}
+    if suffix in (".md", ".markdown"):
+        front, body = _split_front_matter(_decode_text(data))
+        meta = {**front, **meta}
+        sections = _markdown_sections(body)
+    elif suffix == ".txt":
+        sections = [Section("", _decode_text(data))]
+    elif suffix in (".html", ".htm"):
+        title, sections = _html_sections(data)
+        meta.setdefault("title", title)
+    elif suffix == ".docx":
+        title, sections = _docx_sections(data)
+        meta.setdefault("title", title)
+    else:
+        title, sections = _pdf_sections(data)
+        meta.setdefault("title", title)
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        raise LoadError("no readable text found in the file")
+    return _build_document(path, doc_id, file_hash(data, sidecar), meta, sections)
+
+
+def _decode_text(data: bytes) -> str:
+    if b"\0" in data[:8192]:
+        raise LoadError("looks like a binary file (contains NUL bytes), not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not valid UTF-8 text (bad byte at offset {exc.start})") from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _parse_yaml(text: str, what: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise LoadError(f"malformed {what}{where}: {getattr(exc, 'problem', None) or exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise LoadError(f"{what} must be a mapping of fields, got {type(loaded).__name__}")
+    return loaded
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---\n"):
+        return {}, text
+    end = text.find("\n---", 4)
+    if end == -1:
+        raise LoadError("front matter starts with '---' but has no closing '---' line")
+    body_start = text.find("\n", end + 4)
+    body = text[body_start + 1 :] if body_start != -1 else ""
+    return _parse_yaml(text[4:end], "front matter"), body
+
+
+def _clean_markdown(line: str) -> str:
+    return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", line))
+
+
+def _markdown_sections(body: str) -> list[Section]:
+    sections: list[Section] = []
+    heading, lines, fenced = "", [], False
+    for line in body.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        match = None if fenced else _HEADING.match(line)
+        if match:
+            sections.append(Section(heading, "\n".join(lines).strip()))
+            heading, lines = _clean_markdown(match.group(2)), []
+        else:
+            lines.append(_clean_markdown(line))
+    sections.append(Section(heading, "\n".join(lines).strip()))
+    return sections
+
+
+_BLOCKS = "h1,h2,h3,h4,h5,h6,p,li,blockquote,pre,td,th,dt,dd,figcaption"
+_BLOCK_TAGS = set(_BLOCKS.split(","))
+
+
+def _html_sections(data: bytes) -> tuple[str, list[Section]]:
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(data.decode("utf-8", "replace"))
+    for junk in tree.css("script,style,noscript,template,nav,footer,svg,iframe"):
+        junk.decompose()
+    title_node = tree.css_first("title")
+    title = title_node.text(strip=True) if title_node else ""
+    sections: list[Section] = []
+    heading, parts = "", []
+    for node in tree.css(_BLOCKS):
+        if _has_block_ancestor(node):
+            continue
+        text = " ".join(node.text(separator=" ").split())
+        if not text:
+            continue
+        if node.tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            sections.append(Section(heading, "\n\n".join(parts)))
+            heading, parts = text, []
+            title = title or text
+        else:
+            parts.append(text)
+    sections.append(Section(heading, "\n\n".join(parts)))
+    if not any(s.text for s in sections) and tree.body is not None:
+        sections = [Section("", " ".join(tree.body.text(separator=" ").split()))]
+    return title, sections
+
+
+def _has_block_ancestor(node: Any) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in _BLOCK_TAGS:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _docx_sections(data: bytes) -> tuple[str, list[Section]]:
+    import io
+    import zipfile
+
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoadError(f"not a readable DOCX file ({exc})") from exc
+    title = document.core_properties.title or ""
+    sections: list[Section] = []
+    heading, parts = "", []
+    for para in document.paragraphs:
+        text = para.text.strip()
+        style = para.style.name if para.style is not None else ""
+        if not text:
+            continue
+        if style == "Title":
+            title = title or text
+        elif style.startswith("Heading"):
+            sections.append(Section(heading, "\n\n".join(parts)))
+            heading, parts = text, []
+        else:
+            parts.append(text)
+    for table in document.tables:
+        for row in table.rows:
+            parts.append(" | ".join(cell.text.strip() for cell in row.cells))
+    sections.append(Section(heading, "\n\n".join(parts)))
+    return title, sections
+
+
+def _pdf_sections(data: bytes) -> tuple[str, list[Section]]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.startswith(b"%PDF"):
+        raise LoadError("not a PDF file (no %PDF header)")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("PDF is encrypted with a password")
+        labels = list(reader.page_labels)
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info_title = (reader.metadata.title if reader.metadata else "") or ""
+    except LoadError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        raise LoadError(f"cannot read PDF (damaged or truncated?): {exc}") from exc
+    except Exception as exc:  # pypdf raises bare exceptions on some damaged files
+        if "encrypt" in str(exc).lower() or "decrypt" in str(exc).lower():
+            raise LoadError("PDF is encrypted with a password") from exc
+        raise LoadError(f"cannot read PDF (damaged or truncated?): {exc}") from exc
+    sections = [Section("", text, labels[i] if i < len(labels) else str(i + 1)) for i, text in enumerate(pages)]
+    if not any(s.text.strip() for s in sections):
+        raise LoadError("PDF has no extractable text (scanned images only?)")
+    return str(info_title), sections
+
+
+def _field(meta: dict[str, Any], name: str, kind: type, default: Any) -> Any:
+    value = meta.get(name, default)
+    if value is None:
+        return default
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+            raise LoadError(f"front matter field '{name}' must be a whole number, got {value!r}")
+        return int(value)
+    if kind is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+            raise LoadError(f"front matter field '{name}' must be a list of text items, got {value!r}")
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise LoadError(f"front matter field '{name}' must be text, got {type(value).__name__}")
+    return " ".join(str(value).split())
+
+
+def _build_document(path: Path, doc_id: str, content_hash: str, meta: dict[str, Any], sections: list[Section]) -> Document:
+    doc_type = _field(meta, "doc_type", str, "case_study")
+    if doc_type not in DOC_TYPES:
+        raise LoadError(f"front matter field 'doc_type' must be one of {', '.join(DOC_TYPES)}, got {doc_type!r}")
+    sources = _field(meta, "sources", tuple, ())
+    return Document(
+        doc_id=doc_id,
+        path=str(path),
+        content_hash=content_hash,
+        title=_field(meta, "title", str, "") or path.stem.replace("-", " ").replace("_", " "),
+        doc_type=doc_type,
+        sections=sections,
+        place=_field(meta, "place", str, ""),
+        region=_field(meta, "region", str, ""),
+        themes=_field(meta, "themes", tuple, ()),
+        year=_field(meta, "year", int, 0),
+        sources=sources,
+        summary=_field(meta, "summary", str, ""),
+    )

@@ -1,0 +1,210 @@
+"""The small typed objects that cross module boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DOC_TYPES = ("report", "case_study", "context")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text under one heading (and, for PDFs, on one page)."""
+
+    heading: str
+    text: str
+    page: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One parsed source file: metadata plus its text in sections."""
+
+    doc_id: str
+    path: str
+    content_hash: str
+    title: str
+    doc_type: str
+    sections: list[Section]
+    place: str = ""
+    region: str = ""
+    themes: tuple[str, ...] = ()
+    year: int = 0
+    sources: tuple[str, ...] = ()
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One chunk of a document, as stored in Chroma and searched."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    title: str
+    doc_type: str
+    content_hash: str
+    position: int
+    section: str = ""
+    page: str = ""
+    place: str = ""
+    region: str = ""
+    themes: tuple[str, ...] = ()
+    year: int = 0
+    url: str = ""
+    start: int = 0
+    end: int = 0
+
+    def metadata(self) -> dict[str, Any]:
+        """Chroma metadata: scalars, plus themes as a list (Chroma 1.x stores arrays)."""
+        meta: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "doc_type": self.doc_type,
+            "content_hash": self.content_hash,
+            "position": self.position,
+            "section": self.section,
+            "page": self.page,
+            "place": self.place,
+            "region": self.region,
+            "year": self.year,
+            "url": self.url,
+            "start": self.start,
+            "end": self.end,
+        }
+        if self.themes:
+            meta["themes"] = list(self.themes)
+        return meta
+
+    @classmethod
+    def from_chroma(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
+        return cls(
+            chunk_id=chunk_id,
+            doc_id=str(meta["doc_id"]),
+            text=text,
+            title=str(meta.get("title", "")),
+            doc_type=str(meta.get("doc_type", "")),
+            content_hash=str(meta.get("content_hash", "")),
+            position=int(meta.get("position", 0)),
+            section=str(meta.get("section", "")),
+            page=str(meta.get("page", "")),
+            place=str(meta.get("place", "")),
+            region=str(meta.get("region", "")),
+            themes=tuple(meta.get("themes") or ()),
+            year=int(meta.get("year", 0) or 0),
+            url=str(meta.get("url", "")),
+            start=int(meta.get("start", 0)),
+            end=int(meta.get("end", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """The manifest's entry for one ingested document: what is live in the store."""
+
+    doc_id: str
+    path: str
+    content_hash: str
+    n_chunks: int
+    title: str
+    doc_type: str
+    place: str = ""
+    region: str = ""
+    themes: tuple[str, ...] = ()
+    year: int = 0
+    sources: tuple[str, ...] = ()
+    summary: str = ""
+    ingested_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["themes"] = list(self.themes)
+        data["sources"] = list(self.sources)
+        return data
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run changed, and what it could not read."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        verb = "would be " if self.dry_run else ""
+        lines = [
+            f"{len(self.added)} {verb}added, {len(self.updated)} {verb}updated, "
+            f"{len(self.removed)} {verb}removed, {len(self.unchanged)} unchanged, "
+            f"{len(self.failed)} failed; {self.chunks_embedded} chunks embedded"
+        ]
+        for label, names in (("added", self.added), ("updated", self.updated), ("removed", self.removed)):
+            lines.extend(f"  {label}: {name}" for name in names)
+        lines.extend(f"  FAILED {path}: {reason}" for path, reason in self.failed)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
+        return data
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered pointer from the answer to the exact passage it quotes."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    doc_type: str
+    place: str
+    section: str
+    page: str
+    url: str
+    quote: str
+    score: float
+    passage: str = ""
+
+
+@dataclass(frozen=True)
+class Idea:
+    """One adaptable idea drawn from one document: what was done, where, with what result."""
+
+    title: str
+    place: str
+    doc_type: str
+    points: list[str]
+    adapt: list[str]
+    citations: list[int]
+    doc_id: str = ""
+    conditions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    """Everything a front end needs to show one answer."""
+
+    question: str
+    covered: bool
+    lead: str
+    ideas: list[Idea]
+    citations: list[Citation]
+    nearest: list[str] = field(default_factory=list)
+    markdown: str = ""
+    engine: str = "extractive"
+    warnings: list[str] = field(default_factory=list)
+    corpus_revision: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

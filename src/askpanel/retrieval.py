@@ -1,0 +1,261 @@
+"""Hybrid search: BM25 over a keyword index derived from Chroma, dense search in Chroma, fused by rank."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from .chunking import passage_header
+from .models import DocumentRecord, Passage
+from .store import FILTER_KEYS, Store, chroma_where
+
+RRF_K = 60
+CANDIDATES = 50
+SAME_DOC_DECAY = 0.6  # each extra passage from one document counts for less: answers draw on several places
+BACKGROUND_REBUILD_CHUNKS = 20_000
+
+
+class FilterError(ValueError):
+    """A filter the store cannot apply; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float  # fused rank score
+    dense: float  # cosine similarity to the query (0 when only BM25 found it)
+    bm25: float
+
+
+@dataclass
+class Snapshot:
+    """An immutable view of the live corpus: documents, passages and the keyword index over them."""
+
+    revision: str
+    records: dict[str, DocumentRecord]
+    passages: list[Passage]
+    tokenizer: Any = None
+    bm25: Any = None
+    by_id: dict[str, int] = field(default_factory=dict)
+    by_doc: dict[str, list[int]] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, revision: str, records: dict[str, DocumentRecord], passages: list[Passage]) -> Snapshot:
+        live = [p for p in passages if p.doc_id in records and records[p.doc_id].content_hash == p.content_hash]
+        live.sort(key=lambda p: (p.doc_id, p.position))
+        snap = cls(revision, records, live)
+        snap.by_id = {p.chunk_id: i for i, p in enumerate(live)}
+        by_doc: dict[str, list[int]] = defaultdict(list)
+        for i, p in enumerate(live):
+            by_doc[p.doc_id].append(i)
+        snap.by_doc = dict(by_doc)
+        snap.columns = {
+            "doc_type": np.array([p.doc_type for p in live], dtype=object),
+            "place": np.array([p.place.lower() for p in live], dtype=object),
+            "region": np.array([p.region.lower() for p in live], dtype=object),
+            "year": np.array([p.year for p in live], dtype=np.int64),
+            "doc_id": np.array([p.doc_id for p in live], dtype=object),
+        }
+        if live:
+            import bm25s
+
+            snap.tokenizer = keyword_tokenizer()
+            tokens = snap.tokenizer.tokenize(
+                [f"{passage_header(p)}\n{p.text}" for p in live], return_as="tuple", show_progress=False
+            )
+            snap.bm25 = bm25s.BM25()
+            snap.bm25.index(tokens, show_progress=False)
+        return snap
+
+    def mask(self, filters: dict[str, Any]) -> np.ndarray | None:
+        if not filters:
+            return None
+        keep = np.ones(len(self.passages), dtype=bool)
+        for key, value in filters.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if key == "themes":
+                wanted = {str(v) for v in values}
+                keep &= np.array([bool(wanted & set(p.themes)) for p in self.passages], dtype=bool)
+            elif key == "year":
+                keep &= np.isin(self.columns["year"], [int(v) for v in values])
+            elif key in ("place", "region"):
+                keep &= np.isin(self.columns[key], [str(v).lower() for v in values])
+            else:
+                keep &= np.isin(self.columns[key], [str(v) for v in values])
+        return keep
+
+    def places(self) -> list[str]:
+        return sorted({r.place for r in self.records.values() if r.place and r.place != "England"})
+
+
+@cache
+def keyword_tokenizer() -> Any:
+    import Stemmer
+    from bm25s.tokenization import Tokenizer
+
+    return Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english"))
+
+
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+def keyword_terms(text: str) -> list[str]:
+    """Stemmed content words, as the keyword index sees them (also used for term overlap)."""
+    from bm25s.stopwords import STOPWORDS_EN
+
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS_EN]
+    return list(_stemmer().stemWords(words)) if words else []
+
+
+@cache
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class Retriever:
+    """Keeps a snapshot in step with Chroma and answers hybrid searches against it."""
+
+    def __init__(self, store: Store, refresh_seconds: float = 1.0) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self._snapshot: Snapshot | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self._building = False
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; looks for changes by other processes at most every refresh_seconds."""
+        snap = self._snapshot
+        now = time.monotonic()
+        if snap is not None and now - self._checked < self.refresh_seconds:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and time.monotonic() - self._checked < self.refresh_seconds:
+                return snap
+            revision = self.store.revision()
+            self._checked = time.monotonic()
+            if snap is not None and snap.revision == revision:
+                return snap
+            if snap is not None and len(snap.passages) >= BACKGROUND_REBUILD_CHUNKS:
+                self._rebuild_in_background(snap, revision)
+                return snap
+            self._snapshot = self._rebuild(snap, revision)
+            return self._snapshot
+
+    def invalidate(self) -> None:
+        self._checked = 0.0
+
+    def _rebuild(self, old: Snapshot | None, revision: str) -> Snapshot:
+        records = self.store.records()
+        keep: list[Passage] = []
+        fetch: list[str] = []
+        for doc_id, record in records.items():
+            old_record = old.records.get(doc_id) if old else None
+            if old is not None and old_record is not None and old_record.content_hash == record.content_hash:
+                keep.extend(old.passages[i] for i in old.by_doc.get(doc_id, []))
+            else:
+                fetch.append(doc_id)
+        keep.extend(self.store.passages_of(fetch))
+        return Snapshot.build(revision, records, keep)
+
+    def _rebuild_in_background(self, old: Snapshot, revision: str) -> None:
+        if self._building:
+            return
+        self._building = True
+
+        def work() -> None:
+            try:
+                self._snapshot = self._rebuild(old, revision)
+            finally:
+                self._building = False
+
+        threading.Thread(target=work, daemon=True).start()
+
+    def search(
+        self, query: str, vector: np.ndarray, filters: dict[str, Any] | None = None, k: int = 8
+    ) -> list[Hit]:
+        snap = self.snapshot()
+        filters = normalise_filters(filters or {}, snap)
+        if not snap.passages:
+            return []
+        dense = self._dense(snap, vector, filters)
+        keyword = self._keyword(snap, query, filters)
+        fused: dict[str, float] = defaultdict(float)
+        for ranking in (dense, keyword):
+            for rank, (chunk_id, _) in enumerate(ranking):
+                fused[chunk_id] += 1.0 / (RRF_K + rank + 1)
+        dense_sim = dict(dense)
+        bm25_score = dict(keyword)
+        order = sorted(fused, key=lambda c: -fused[c])
+        hits = [
+            Hit(snap.passages[snap.by_id[c]], fused[c], dense_sim.get(c, 0.0), bm25_score.get(c, 0.0)) for c in order
+        ]
+        return diversify(hits, k)
+
+    def _dense(self, snap: Snapshot, vector: np.ndarray, filters: dict[str, Any]) -> list[tuple[str, float]]:
+        rows = self.store.dense(vector, min(CANDIDATES, len(snap.passages)), chroma_where(filters))
+        return [
+            (chunk_id, sim)
+            for chunk_id, doc_id, content_hash, sim in rows
+            if chunk_id in snap.by_id and snap.records[doc_id].content_hash == content_hash
+        ]
+
+    def _keyword(self, snap: Snapshot, query: str, filters: dict[str, Any]) -> list[tuple[str, float]]:
+        ids = snap.tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)[0]
+        if not ids:
+            return []
+        scores = snap.bm25.get_scores(ids)
+        mask = snap.mask(filters)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        top = np.argsort(-scores)[:CANDIDATES]
+        return [(snap.passages[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
+
+
+def diversify(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """Greedy re-rank that discounts further passages from an already chosen document."""
+    chosen: list[Hit] = []
+    per_doc: dict[str, int] = defaultdict(int)
+    pool = list(hits)
+    while pool and len(chosen) < k:
+        best = max(pool, key=lambda h: h.score * SAME_DOC_DECAY ** per_doc[h.passage.doc_id])
+        pool.remove(best)
+        chosen.append(best)
+        per_doc[best.passage.doc_id] += 1
+    return chosen
+
+
+def normalise_filters(filters: dict[str, Any], snap: Snapshot) -> dict[str, Any]:
+    """Drop empty values, reject unknown keys, and map place names to their stored spelling."""
+    clean: dict[str, Any] = {}
+    for key, value in filters.items():
+        if key not in FILTER_KEYS:
+            raise FilterError(f"unknown filter '{key}' (allowed: {', '.join(FILTER_KEYS)})")
+        if value in (None, "", [], ()):
+            continue
+        if key == "year":
+            values = value if isinstance(value, (list, tuple)) else [value]
+            try:
+                clean[key] = [int(v) for v in values]
+            except (TypeError, ValueError) as exc:
+                raise FilterError(f"filter 'year' must be a whole number, got {value!r}") from exc
+            continue
+        if key == "place":
+            spelled = {r.place.lower(): r.place for r in snap.records.values()}
+            values = value if isinstance(value, (list, tuple)) else [value]
+            clean[key] = [spelled.get(str(v).lower(), str(v)) for v in values]
+            continue
+        clean[key] = value
+    return clean
