@@ -25,8 +25,17 @@ MAX_IDEAS = 4
 POINTS_PER_IDEA = 3
 ADAPT_PER_IDEA = 3
 DUPLICATE_COSINE = 0.9
+EMBED_SENTENCES = 24
+UNKNOWN_PENALTY = 0.3  # share of the question's words absent from the corpus vocabulary
+NAME_PENALTY = 0.1  # a capitalised name the corpus never mentions ("Kerslake", "France")
+_NAME = re.compile(r"\b[A-Z][a-z]{2,}\b")
 NOT_COVERED = "The corpus does not cover this question, so askpanel will not guess."
-_FIGURE_QUESTION = re.compile(r"\b(how many|how much|when|what year|what date|how long|figure|cost|percent|£)", re.I)
+_FIGURE_QUESTION = re.compile(
+    r"\b(how many|how much|when|what year|what date|how long|figures?|cost|percent|achieve|result|outcome|impact"
+    r"|effect|sav(?:e|ed|ing|ings)|work(?:ed)?\?)|£",
+    re.I,
+)
+_LEANS_BACK = re.compile(r"^(this|that|these|those|it|its|they|their|such|both|also|the same|he|she|there)\b", re.I)
 _OUTCOME_SECTION = re.compile(r"happen|outcome|result|impact|figures", re.I)
 _DIGIT = re.compile(r"\d")
 
@@ -80,12 +89,13 @@ def compose(
     hits = gather(assistant, query, vector, filters)
     timings["retrieve"] = _ms(started)
     sentences = score_sentences(assistant, query, vector, hits)
-    covered = is_covered(sentences, query, snap, assistant.settings.min_score)
-    if not covered:
+    confidence = evidence(sentences, query.question, snap)
+    if confidence < assistant.settings.min_score:
         answer = not_covered(asked, hits, snap)
     else:
         answer = build_answer(asked, query, sentences, snap, place_context, assistant)
     answer.corpus_revision = snap.revision
+    answer.confidence = round(confidence, 4)
     timings["compose"] = _ms(started)
     answer.timings_ms = timings
     answer.markdown = render_markdown(answer)
@@ -107,29 +117,33 @@ def gather(assistant: Assistant, query: Query, vector: np.ndarray, filters: dict
 
 
 def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits: list[Hit]) -> list[Sentence]:
-    """Each sentence of the retrieved passages, scored by meaning, shared words and passage rank."""
+    """Sentences of the retrieved passages, scored by meaning, shared words and passage rank.
+
+    A cheap first pass (shared words, passage rank and similarity) keeps the likeliest sentences,
+    so only those are embedded: embedding every sentence would cost most of the answer's time.
+    """
+    wanted = set(keyword_terms(query.question)) - set(keyword_terms(" ".join(query.places))) or set(
+        keyword_terms(query.text)
+    )
     sentences: list[Sentence] = []
     for rank, hit in enumerate(hits):
         if hit.passage.section.lower().startswith(ADAPT_HEADING):
             continue
         for index, text in enumerate(split_sentences(hit.passage.text)):
             if len(text.split()) >= 6 and not text.endswith((":", "?")):
-                sentences.append(Sentence(text, rank, hit.passage, index))
+                sentence = Sentence(text, rank, hit.passage, index)
+                sentence.overlap = len(wanted & set(keyword_terms(text))) / len(wanted) if wanted else 0.0
+                sentence.score = 0.5 * sentence.overlap + 0.3 * _rank_score(rank) + 0.2 * hit.dense
+                sentences.append(sentence)
+    sentences = sorted(sentences, key=lambda s: -s.score)[:EMBED_SENTENCES]
     if not sentences:
         return []
     vectors = _VECTORS.get(assistant, [s.text for s in sentences])
-    cosines = vectors @ vector
-    wanted = set(keyword_terms(query.question)) - set(keyword_terms(" ".join(query.places))) or set(
-        keyword_terms(query.text)
-    )
     figures = bool(_FIGURE_QUESTION.search(query.question))
-    for sentence, cosine, sentence_vector in zip(sentences, cosines, vectors, strict=True):
-        terms = set(keyword_terms(sentence.text))
-        sentence.cosine = float(cosine)
-        sentence.overlap = len(wanted & terms) / len(wanted) if wanted else 0.0
+    for sentence, sentence_vector in zip(sentences, vectors, strict=True):
         sentence.vector = sentence_vector
-        rank_score = 1.0 / (1.0 + 0.5 * sentence.hit_rank)
-        sentence.score = 0.6 * sentence.cosine + 0.25 * sentence.overlap + 0.15 * rank_score
+        sentence.cosine = float(sentence_vector @ vector)
+        sentence.score = 0.6 * sentence.cosine + 0.25 * sentence.overlap + 0.15 * _rank_score(sentence.hit_rank)
         if figures and _DIGIT.search(sentence.text):
             sentence.score += 0.05
         if query.places and sentence.passage.place in query.places:
@@ -137,12 +151,18 @@ def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits
     return sorted(sentences, key=lambda s: -s.score)
 
 
-def is_covered(sentences: list[Sentence], query: Query, snap: Snapshot, min_score: float) -> bool:
-    """Evidence is strong enough when some sentence is close in meaning to the question."""
-    if not sentences:
-        return False
-    best = max(s.cosine + 0.3 * s.overlap for s in sentences)
-    return best >= min_score
+def _rank_score(rank: int) -> float:
+    return 1.0 / (1.0 + 0.5 * rank)
+
+
+def evidence(sentences: list[Sentence], question: str, snap: Snapshot) -> float:
+    """How strongly the best sentence speaks to the question, less a penalty for words the corpus never uses."""
+    best = max((s.cosine + 0.3 * s.overlap for s in sentences), default=0.0)
+    terms = keyword_terms(question)
+    vocab = snap.tokenizer.get_vocab_dict() if snap.tokenizer is not None else {}
+    unknown = [t for t in terms if t not in vocab]
+    names = [w for w in _NAME.findall(question)[1:] if keyword_terms(w) and keyword_terms(w)[0] not in vocab]
+    return best - UNKNOWN_PENALTY * (len(unknown) / len(terms) if terms else 1.0) - (NAME_PENALTY if names else 0.0)
 
 
 def build_answer(
@@ -231,10 +251,13 @@ class Citations:
 
 
 def _lead(chosen: list[Sentence], citations: Citations) -> str:
-    first = chosen[0]
+    """The best sentence that stands on its own, plus its neighbour when that is nearly as good."""
+    first = next(
+        (s for s in chosen if not _LEANS_BACK.match(s.text) and s.score >= 0.85 * chosen[0].score), chosen[0]
+    )
     lead = f"{first.text} [{citations.mark(first)}]"
-    for other in chosen[1:3]:
-        same_passage = other.passage.chunk_id == first.passage.chunk_id and abs(other.index - first.index) == 1
+    for other in chosen[:3]:
+        same_passage = other.passage.chunk_id == first.passage.chunk_id and other.index == first.index + 1
         if same_passage and other.score >= 0.8 * first.score:
             lead += f" {other.text} [{citations.mark(other)}]"
             break

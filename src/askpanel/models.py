@@ -202,6 +202,7 @@ class Answer:
     nearest: list[str] = field(default_factory=list)
     markdown: str = ""
     engine: str = "extractive"
+    confidence: float = 0.0  # best evidence score; below settings.min_score the answer is a refusal
     warnings: list[str] = field(default_factory=list)
     corpus_revision: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)

@@ -109,11 +109,16 @@ _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
 def keyword_terms(text: str) -> list[str]:
-    """Stemmed content words, as the keyword index sees them (also used for term overlap)."""
-    from bm25s.stopwords import STOPWORDS_EN
-
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS_EN]
+    """Stemmed content words of a text: what sentences and questions share when they share meaning."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords()]
     return list(_stemmer().stemWords(words)) if words else []
+
+
+@cache
+def _stopwords() -> frozenset[str]:
+    from llama_index.core.utils import globals_helper  # NLTK's English list, shipped offline with llama-index
+
+    return frozenset(globals_helper.stopwords) | {"tell", "please", "could", "would", "us", "me", "also", "get"}
 
 
 @cache

@@ -1,0 +1,219 @@
+"""Score askpanel on the golden questions, beside a plain llama-index baseline, in one run."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .assistant import Assistant
+    from .models import Answer
+
+GATES = {"recall_at_5": 0.9, "key_fact_rate": 0.85, "citation_precision": 0.95, "refusal_accuracy": 0.9}
+MAX_FALSE_REFUSALS = 0.05
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    kind: str
+    question: str
+    expected_docs: list[str]
+    key_facts: list[str]
+    covered: bool
+    history: list[str] = field(default_factory=list)
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """One question's result for one system."""
+
+    id: str
+    ranked_docs: list[str]
+    covered: bool
+    facts_found: int
+    facts_total: int
+    facts_cited: int
+    latency_ms: float
+    confidence: float = 0.0
+
+
+@dataclass
+class Scores:
+    system: str
+    questions: int
+    recall_at_5: float
+    mrr_at_10: float
+    key_fact_rate: float
+    citation_precision: float
+    refusal_accuracy: float
+    false_refusals: float
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass
+class EvalResult:
+    askpanel: Scores
+    baseline: Scores | None
+    suggested_min_score: float
+    outcomes: list[Outcome]
+
+    def failures(self) -> list[str]:
+        s = self.askpanel
+        failed = [f"{name} {getattr(s, name):.3f} < {gate}" for name, gate in GATES.items() if getattr(s, name) < gate]
+        if s.false_refusals > MAX_FALSE_REFUSALS:
+            failed.append(f"false_refusals {s.false_refusals:.3f} > {MAX_FALSE_REFUSALS}")
+        return failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        rows = [self.askpanel] + ([self.baseline] if self.baseline else [])
+        names = ["recall_at_5", "mrr_at_10", "key_fact_rate", "citation_precision", "refusal_accuracy"]
+        names += ["false_refusals", "p50_ms", "p95_ms"]
+        head = f"{'metric':<20}" + "".join(f"{r.system:>22}" for r in rows)
+        lines = [head, "-" * len(head)]
+        for name in names:
+            lines.append(f"{name:<20}" + "".join(f"{getattr(r, name):>22.3f}" for r in rows))
+        lines.append(f"questions: {self.askpanel.questions}; suggested min_score: {self.suggested_min_score:.3f}")
+        return "\n".join(lines)
+
+
+def load_items(path: Path) -> list[EvalItem]:
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [
+        EvalItem(
+            id=str(r["id"]),
+            kind=str(r["kind"]),
+            question=str(r["question"]),
+            expected_docs=list(r.get("expected_docs") or []),
+            key_facts=[str(f) for f in r.get("key_facts") or []],
+            covered=bool(r.get("covered", True)),
+            history=list(r.get("history") or []),
+            filters=dict(r.get("filters") or {}),
+        )
+        for r in raw
+    ]
+
+
+def run_eval(assistant: Assistant, questions: Path, baseline: bool = True) -> EvalResult:
+    items = load_items(questions)
+    assistant.warm()
+    outcomes = [_ask(assistant, item) for item in items]
+    scores = score("askpanel", items, outcomes)
+    base = score("llama-index top_k=2", items, _baseline(assistant, items)) if baseline else None
+    return EvalResult(scores, base, suggest_threshold(items, outcomes), outcomes)
+
+
+def _ask(assistant: Assistant, item: EvalItem) -> Outcome:
+    from .compose import gather
+    from .understand import understand
+
+    started = time.perf_counter()
+    answer = assistant.ask(item.question, filters=item.filters, history=item.history)
+    latency = (time.perf_counter() - started) * 1000
+    query = understand(item.question, item.history, assistant.places())
+    hits = gather(assistant, query, assistant.embedder.embed_one(query.text), item.filters)
+    found, cited = _facts_in_answer(answer, item.key_facts)
+    return Outcome(
+        item.id,
+        [h.passage.doc_id for h in hits],
+        answer.covered,
+        found,
+        len(item.key_facts),
+        cited,
+        latency,
+        answer.confidence,
+    )
+
+
+def _facts_in_answer(answer: Answer, facts: list[str]) -> tuple[int, int]:
+    """How many key facts the answer states, and how many of those its cited passages really contain."""
+    statements = [answer.lead] + [p for idea in answer.ideas for p in idea.points]
+    passages = {c.n: c.passage.lower() for c in answer.citations}
+    found = cited = 0
+    for fact in facts:
+        needle = fact.lower()
+        holders = [s for s in statements if needle in s.lower()]
+        if not holders:
+            continue
+        found += 1
+        if any(needle in passages.get(int(n), "") for s in holders for n in _MARKER.findall(s)):
+            cited += 1
+    return found, cited
+
+
+def _baseline(assistant: Assistant, items: list[EvalItem]) -> list[Outcome]:
+    """Plain llama-index: default splitter, in-memory dense index, top_k=2, answer = the top passage."""
+    from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
+
+    corpus = Path(assistant.settings.corpus)
+    docs = SimpleDirectoryReader(str(corpus), required_exts=[".md"], exclude=["README.md"]).load_data()
+    index = VectorStoreIndex.from_documents(docs, embed_model=assistant.embedder.llama)
+    retriever = index.as_retriever(similarity_top_k=2)
+    outcomes = []
+    for item in items:
+        started = time.perf_counter()
+        nodes = retriever.retrieve(item.question)
+        top = nodes[0].node.get_content().lower() if nodes else ""
+        latency = (time.perf_counter() - started) * 1000
+        found = sum(1 for f in item.key_facts if f.lower() in top)
+        ranked = [f"{corpus.name}/{n.node.metadata.get('file_name', '')}" for n in nodes]
+        outcomes.append(Outcome(item.id, ranked, bool(nodes), found, len(item.key_facts), found, latency))
+    return outcomes
+
+
+def score(system: str, items: list[EvalItem], outcomes: list[Outcome]) -> Scores:
+    answerable = [(i, o) for i, o in zip(items, outcomes, strict=True) if i.covered]
+    unanswerable = [o for i, o in zip(items, outcomes, strict=True) if not i.covered]
+    with_docs = [(i, o) for i, o in answerable if i.expected_docs]
+    recall = [len(set(i.expected_docs) & set(o.ranked_docs[:5])) / len(set(i.expected_docs)) for i, o in with_docs]
+    mrr = [_reciprocal_rank(i.expected_docs, o.ranked_docs[:10]) for i, o in with_docs]
+    found = sum(o.facts_found for _, o in answerable)
+    total = sum(o.facts_total for _, o in answerable)
+    cited = sum(o.facts_cited for _, o in answerable)
+    latencies = np.array([o.latency_ms for o in outcomes])
+    return Scores(
+        system=system,
+        questions=len(items),
+        recall_at_5=_mean(recall),
+        mrr_at_10=_mean(mrr),
+        key_fact_rate=found / total if total else 1.0,
+        citation_precision=cited / found if found else 1.0,
+        refusal_accuracy=_mean([0.0 if o.covered else 1.0 for o in unanswerable]),
+        false_refusals=_mean([0.0 if o.covered else 1.0 for _, o in answerable]),
+        p50_ms=float(np.percentile(latencies, 50)) if len(latencies) else 0.0,
+        p95_ms=float(np.percentile(latencies, 95)) if len(latencies) else 0.0,
+    )
+
+
+def suggest_threshold(items: list[EvalItem], outcomes: list[Outcome]) -> float:
+    """The refusal threshold that best separates answerable from unanswerable questions on this set."""
+    pairs = [(o.confidence, i.covered) for i, o in zip(items, outcomes, strict=True)]
+    best, best_cost = 0.0, float("inf")
+    for threshold in sorted({c for c, _ in pairs}):
+        false_refusals = sum(1 for c, ok in pairs if ok and c < threshold)
+        false_answers = sum(1 for c, ok in pairs if not ok and c >= threshold)
+        cost = 2 * false_refusals + false_answers  # a wrong refusal hides real evidence: weigh it double
+        if cost < best_cost:
+            best, best_cost = threshold, cost
+    return best
+
+
+def _reciprocal_rank(expected: list[str], ranked: list[str]) -> float:
+    return next((1.0 / (rank + 1) for rank, doc in enumerate(ranked) if doc in expected), 0.0)
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else 1.0
