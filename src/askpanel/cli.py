@@ -10,7 +10,9 @@ import click
 
 
 @click.group()
-@click.option("--home", type=click.Path(path_type=Path), default=None, help="Data home (default $ASKPANEL_HOME or ./.askpanel).")
+@click.option(
+    "--home", type=click.Path(path_type=Path), default=None, help="Data home (default $ASKPANEL_HOME or ./.askpanel)."
+)
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
     """askpanel: ask the Service Transformation Challenge Panel report and its case studies."""

@@ -32,7 +32,7 @@ _NAME = re.compile(r"\b[A-Z][a-z]{2,}\b")
 NOT_COVERED = "The corpus does not cover this question, so askpanel will not guess."
 _FIGURE_QUESTION = re.compile(
     r"\b(how many|how much|when|what year|what date|how long|figures?|cost|percent|achieve|result|outcome|impact"
-    r"|effect|sav(?:e|ed|ing|ings)|work(?:ed)?\?)|£",
+    r"|effect|sav(?:e|ed|ing|ings)|paid|pay|funded|funding|work(?:ed)?\?)|£",
     re.I,
 )
 _LEANS_BACK = re.compile(r"^(this|that|these|those|it|its|they|their|such|both|also|the same|he|she|there)\b", re.I)
@@ -89,7 +89,7 @@ def compose(
     hits = gather(assistant, query, vector, filters)
     timings["retrieve"] = _ms(started)
     sentences = score_sentences(assistant, query, vector, hits)
-    confidence = evidence(sentences, query.question, snap)
+    confidence = evidence(sentences, query.text if query.follow_up else query.question, snap)
     if confidence < assistant.settings.min_score:
         answer = not_covered(asked, hits, snap)
     else:
@@ -125,6 +125,8 @@ def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits
     wanted = set(keyword_terms(query.question)) - set(keyword_terms(" ".join(query.places))) or set(
         keyword_terms(query.text)
     )
+    snap = assistant.retriever.snapshot()
+    total = sum(snap.weight(t) for t in wanted)
     sentences: list[Sentence] = []
     for rank, hit in enumerate(hits):
         if hit.passage.section.lower().startswith(ADAPT_HEADING):
@@ -132,7 +134,8 @@ def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits
         for index, text in enumerate(split_sentences(hit.passage.text)):
             if len(text.split()) >= 6 and not text.endswith((":", "?")):
                 sentence = Sentence(text, rank, hit.passage, index)
-                sentence.overlap = len(wanted & set(keyword_terms(text))) / len(wanted) if wanted else 0.0
+                shared = wanted & set(keyword_terms(text))
+                sentence.overlap = sum(snap.weight(t) for t in shared) / total if total else 0.0
                 sentence.score = 0.5 * sentence.overlap + 0.3 * _rank_score(rank) + 0.2 * hit.dense
                 sentences.append(sentence)
     sentences = sorted(sentences, key=lambda s: -s.score)[:EMBED_SENTENCES]
@@ -252,9 +255,7 @@ class Citations:
 
 def _lead(chosen: list[Sentence], citations: Citations) -> str:
     """The best sentence that stands on its own, plus its neighbour when that is nearly as good."""
-    first = next(
-        (s for s in chosen if not _LEANS_BACK.match(s.text) and s.score >= 0.85 * chosen[0].score), chosen[0]
-    )
+    first = next((s for s in chosen if not _LEANS_BACK.match(s.text) and s.score >= 0.85 * chosen[0].score), chosen[0])
     lead = f"{first.text} [{citations.mark(first)}]"
     for other in chosen[:3]:
         same_passage = other.passage.chunk_id == first.passage.chunk_id and other.index == first.index + 1
@@ -386,8 +387,8 @@ def render_markdown(answer: Answer) -> str:
 
 
 def _escape(text: str) -> str:
-    return html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]").replace("\\[", "[").replace(
-        "\\]", "]"
+    return (
+        html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]").replace("\\[", "[").replace("\\]", "]")
     )
 
 

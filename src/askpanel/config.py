@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     max_file_mb: float = 50.0
 
     top_k: int = 8  # passages handed to the composer
-    min_score: float = 0.34  # refusal threshold on the best sentence's similarity (calibrated by `askpanel eval`)
+    min_score: float = 0.38  # refusal threshold on the evidence score; `askpanel eval` suggests a calibrated value
     refresh_seconds: float = 1.0  # how often an answering process looks for ingests by others
 
     llm: Literal["", "openai", "ollama"] = ""

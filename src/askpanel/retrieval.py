@@ -47,6 +47,7 @@ class Snapshot:
     by_id: dict[str, int] = field(default_factory=dict)
     by_doc: dict[str, list[int]] = field(default_factory=dict)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    idf: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(cls, revision: str, records: dict[str, DocumentRecord], passages: list[Passage]) -> Snapshot:
@@ -74,6 +75,12 @@ class Snapshot:
             )
             snap.bm25 = bm25s.BM25()
             snap.bm25.index(tokens, show_progress=False)
+            doc_freq = np.diff(snap.bm25.scores["indptr"])
+            snap.idf = {
+                stem: float(np.log(1 + len(live) / max(1, doc_freq[i])))
+                for stem, i in snap.tokenizer.get_vocab_dict().items()
+                if i < len(doc_freq)
+            }
         return snap
 
     def mask(self, filters: dict[str, Any]) -> np.ndarray | None:
@@ -92,6 +99,10 @@ class Snapshot:
             else:
                 keep &= np.isin(self.columns[key], [str(v) for v in values])
         return keep
+
+    def weight(self, term: str) -> float:
+        """Inverse document frequency: rare words say more about what a question is after."""
+        return self.idf.get(term, float(np.log(1 + len(self.passages))))
 
     def places(self) -> list[str]:
         return sorted({r.place for r in self.records.values() if r.place and r.place != "England"})
@@ -188,9 +199,7 @@ class Retriever:
 
         threading.Thread(target=work, daemon=True).start()
 
-    def search(
-        self, query: str, vector: np.ndarray, filters: dict[str, Any] | None = None, k: int = 8
-    ) -> list[Hit]:
+    def search(self, query: str, vector: np.ndarray, filters: dict[str, Any] | None = None, k: int = 8) -> list[Hit]:
         snap = self.snapshot()
         filters = normalise_filters(filters or {}, snap)
         if not snap.passages:

@@ -9,7 +9,9 @@ from typing import Any
 
 MAX_QUESTION_CHARS = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
-_COMPARE = re.compile(r"\b(compare|comparing|comparison|versus|vs\.?|differ(?:ence|ent)?|side by side|contrast)\b", re.I)
+_COMPARE = re.compile(
+    r"\b(compare|comparing|comparison|versus|vs\.?|differ(?:ence|ent)?|side by side|contrast)\b", re.I
+)
 _FOLLOW_UP = re.compile(
     r"^\s*(what about|how about|and\b|what of|compare|who paid|who funded|what happened|how much|did it|did they)"
     r"|\b(it|that|this|they|them|those|these|there|their|its)\b",
