@@ -104,3 +104,22 @@ class Assistant:
         """Load the model and the keyword index now rather than on the first question."""
         self.embedder.embed_one("warm up")
         self.retriever.snapshot()
+
+    # -- web chat extras ------------------------------------------------------------------------
+    def compare(self, doc_a: str, doc_b: str, question: str = "", place_context: str | None = None) -> list[Answer]:
+        """Two documents side by side: the same question answered from each one alone."""
+        titles = {r.doc_id: r.title for r in self.documents()}
+        return [
+            self.ask(
+                question or f"What was done in {titles.get(doc, doc)}, and what happened?",
+                {"doc_id": [doc]},
+                place_context=place_context,
+            )
+            for doc in (doc_a, doc_b)
+        ]
+
+    def feedback(self, answer: Answer, helpful: bool, comment: str = "") -> int:
+        """Store a helpful / not-helpful verdict on an answer in the local feedback file; return its id."""
+        from .feedback import FeedbackStore
+
+        return FeedbackStore(self.settings.feedback_path).add(answer, helpful, comment)

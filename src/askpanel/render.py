@@ -1,0 +1,279 @@
+"""Render answers, sources and corpus views as HTML for the web chat, escaping every string that is not ours."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from .models import Answer, Citation, DocumentRecord, Idea
+
+DOC_TYPE_LABELS = {"report": "Panel report", "case_study": "Case study", "context": "Context"}
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_OUTCOME_PREFIX = "What happened: "
+WELCOME = (
+    "Ask about the Service Transformation Challenge Panel report and its case studies. "
+    "Each answer starts with a short lead, then ideas to adapt (not recipes to follow), each with numbered sources. "
+    "Select a number such as [1] to read the passage it comes from."
+)
+
+
+def esc(text: object) -> str:
+    """Escape for element content and quoted attribute values alike."""
+    return html.escape(str(text), quote=True)
+
+
+def safe_url(url: str) -> str:
+    """The URL if it is plain http(s), else "": a javascript: or data: link must never become an href."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def doc_type_label(doc_type: str) -> str:
+    return DOC_TYPE_LABELS.get(doc_type, doc_type.replace("_", " ").capitalize())
+
+
+# -- one answer ---------------------------------------------------------------------------------
+def pop_id(prefix: str, n: int) -> str:
+    return f"{prefix}-c{n}"
+
+
+def with_markers(text: str, prefix: str, citations: dict[int, Citation]) -> str:
+    """Escape text, then turn each known [n] into a button that opens that citation's passage."""
+
+    def button(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        cite = citations.get(n)
+        if cite is None:
+            return match.group(0)
+        label = esc(f"Source {n}: {cite.title}")
+        return (
+            f'<button type="button" class="ap-cite" popovertarget="{pop_id(prefix, n)}" '
+            f'aria-label="{label}" title="{label}">[{n}]</button>'
+        )
+
+    # Escaping first means the text can hold no markup; the markers are the only tags added.
+    return _MARKER.sub(button, esc(text))
+
+
+def marked_passage(passage: str, quote: str) -> str:
+    """The full passage, escaped, with the quoted sentences highlighted."""
+    text = passage or quote
+    spans: list[tuple[int, int]] = []
+    for sentence in (s.strip() for s in quote.split(" … ")):
+        start = text.find(sentence) if sentence else -1
+        if start >= 0:
+            spans.append((start, start + len(sentence)))
+    out, at = [], 0
+    for start, end in sorted(spans):
+        if start < at:
+            continue
+        out += [esc(text[at:start]), f"<mark>{esc(text[start:end])}</mark>"]
+        at = end
+    out.append(esc(text[at:]))
+    return "".join(out).replace("\n\n", "<br><br>")
+
+
+def where(cite: Citation) -> str:
+    parts = [cite.place, doc_type_label(cite.doc_type), cite.section, f"p. {cite.page}" if cite.page else ""]
+    return " · ".join(esc(p) for p in parts if p)
+
+
+def source_link(url: str) -> str:
+    """A link for http(s) sources; anything else is shown as text so it can do nothing."""
+    href = safe_url(url)
+    if href:
+        return f'<a href="{esc(href)}" target="_blank" rel="noopener noreferrer nofollow">Open the source</a>'
+    return f'<span class="ap-muted">Source: {esc(url)}</span>' if url else ""
+
+
+def popover(cite: Citation, prefix: str) -> str:
+    pid = pop_id(prefix, cite.n)
+    return (
+        f'<div popover id="{pid}" class="ap-pop" role="dialog" aria-labelledby="{pid}-h">'
+        f'<div class="ap-pop-head"><strong id="{pid}-h">[{cite.n}] {esc(cite.title)}</strong>'
+        f'<button type="button" class="ap-close" popovertarget="{pid}" popovertargetaction="hide" '
+        f'aria-label="Close source {cite.n}">×</button></div>'
+        f'<p class="ap-meta">{where(cite)}</p>'
+        f'<blockquote class="ap-passage">{marked_passage(cite.passage, cite.quote)}</blockquote>'
+        f"<p>{source_link(cite.url)}</p></div>"
+    )
+
+
+def bullet_list(items: Sequence[str], prefix: str, citations: dict[int, Citation]) -> str:
+    return "<ul>" + "".join(f"<li>{with_markers(i, prefix, citations)}</li>" for i in items) + "</ul>"
+
+
+def idea_card(idea: Idea, number: int, prefix: str, citations: dict[int, Citation]) -> str:
+    done = [p for p in idea.points if not p.startswith(_OUTCOME_PREFIX)]
+    happened = [p.removeprefix(_OUTCOME_PREFIX) for p in idea.points if p.startswith(_OUTCOME_PREFIX)]
+    tried = " · ".join(esc(x) for x in (idea.place, doc_type_label(idea.doc_type)) if x)
+    parts = [
+        f'<section class="ap-card" aria-labelledby="{prefix}-i{number}">',
+        f'<h4 id="{prefix}-i{number}">{number}. {esc(idea.title)}</h4>',
+        f'<p class="ap-meta"><span class="ap-label">Where it was tried:</span> {tried}</p>',
+    ]
+    sections = (
+        ("What was done" if idea.doc_type == "case_study" else "What it says", done),
+        ("What happened", happened),
+        ("What made it work there", idea.conditions),
+        ("Questions to ask before adapting it", idea.adapt),
+    )
+    for heading, items in sections:
+        if items:
+            parts += [f"<h5>{heading}</h5>", bullet_list(items, prefix, citations)]
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_answer(answer: Answer, prefix: str) -> str:
+    """The answer body: the lead, the idea cards, nearest documents when not covered, and the passages."""
+    citations = {c.n: c for c in answer.citations}
+    parts = [f'<p class="ap-lead">{with_markers(answer.lead, prefix, citations)}</p>']
+    if not answer.covered and answer.nearest:
+        parts.append('<p class="ap-label">Nearest material in the corpus (ask about one below):</p>')
+        parts.append("<ul class='ap-nearest'>" + "".join(f"<li>{esc(t)}</li>" for t in answer.nearest) + "</ul>")
+    if answer.ideas:
+        parts.append('<h3 class="ap-ideas-h">Ideas to adapt, not recipes to follow</h3><div class="ap-ideas">')
+        parts += [idea_card(idea, i, prefix, citations) for i, idea in enumerate(answer.ideas, 1)]
+        parts.append("</div>")
+    parts += [f'<p class="ap-warn">{esc(w)}</p>' for w in answer.warnings]
+    parts += [popover(c, prefix) for c in answer.citations]
+    return "".join(parts)
+
+
+# -- the conversation ---------------------------------------------------------------------------
+def render_turn(question: str, body: str, index: int) -> str:
+    return (
+        f'<article class="ap-turn" aria-label="Question {index}">'
+        f'<div class="ap-q"><span class="ap-who">You asked</span><p>{esc(question)}</p></div>'
+        f'<div class="ap-a">{body}</div></article>'
+    )
+
+
+def render_transcript(answers: Sequence[Answer], pending: str | None = None, notice: str = "") -> str:
+    """Every turn so far, oldest first; `pending` is a question still being answered."""
+    turns = [render_turn(a.question, render_answer(a, f"t{i}"), i) for i, a in enumerate(answers, 1)]
+    if pending is not None:
+        searching = '<p class="ap-muted" role="status">Searching the report and the case studies…</p>'
+        turns.append(render_turn(pending, searching, len(answers) + 1))
+    if notice:
+        turns.append(f'<p class="ap-warn" role="alert">{esc(notice)}</p>')
+    if not turns:
+        turns = [f'<div class="ap-welcome"><p>{esc(WELCOME)}</p></div>']
+    return f'<div class="ap-transcript" role="log" aria-live="polite">{"".join(turns)}</div>'
+
+
+def render_sources(answer: Answer | None) -> str:
+    """The sources panel for the latest answer: each [n] with its title, place, section, quote and link."""
+    if answer is None or not answer.citations:
+        note = "Sources for the latest answer appear here." if answer is None else "This answer cites no sources."
+        return f'<div class="ap-sources"><h3>Sources</h3><p class="ap-muted">{note}</p></div>'
+    items = []
+    for c in answer.citations:
+        items.append(
+            f'<li id="src-{c.n}" class="ap-source"><p class="ap-source-title"><span class="ap-num">[{c.n}]</span> '
+            f"{esc(c.title)}</p>"
+            f'<p class="ap-meta">{where(c)}</p>'
+            f'<blockquote class="ap-quote">“{esc(c.quote)}”</blockquote>'
+            f"<details><summary>Whole passage</summary>"
+            f'<p class="ap-passage">{marked_passage(c.passage, c.quote)}</p></details>'
+            f"<p>{source_link(c.url)}</p></li>"
+        )
+    return f'<div class="ap-sources"><h3>Sources</h3><ol class="ap-source-list">{"".join(items)}</ol></div>'
+
+
+# -- compare, corpus and places -----------------------------------------------------------------
+def render_compare(records: Sequence[DocumentRecord | None], answers: Sequence[Answer]) -> str:
+    columns = []
+    for i, (record, answer) in enumerate(zip(records, answers, strict=True)):
+        head = ""
+        if record is not None:
+            meta = " · ".join(esc(x) for x in (record.place, record.region, str(record.year or "")) if x)
+            head = f"<h3>{esc(record.title)}</h3><p class='ap-meta'>{meta}</p><p>{esc(record.summary)}</p>"
+        columns.append(f'<section class="ap-col">{head}{render_answer(answer, f"cmp{i}")}</section>')
+    return f'<div class="ap-compare">{"".join(columns)}</div>'
+
+
+def render_places(records: Sequence[DocumentRecord]) -> str:
+    """Case-study places by region, as a bar chart built from text so it reads on any screen and to any reader."""
+    by_region: dict[str, list[DocumentRecord]] = defaultdict(list)
+    for r in records:
+        if r.doc_type == "case_study":
+            by_region[r.region or "Region not given"].append(r)
+    if not by_region:
+        return '<p class="ap-muted">No case studies yet.</p>'
+    most = max(len(v) for v in by_region.values())
+    rows = []
+    for region, docs in sorted(by_region.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        width = round(100 * len(docs) / most)
+        places = "".join(f"<li>{esc(r.title)}</li>" for r in docs)
+        rows.append(
+            f'<section class="ap-region"><h4>{esc(region)} <span class="ap-muted">({len(docs)})</span></h4>'
+            f'<div class="ap-bar" aria-hidden="true"><span style="width: {width}%"></span></div>'
+            f"<ul>{places}</ul></section>"
+        )
+    return f'<div class="ap-regions">{"".join(rows)}</div>'
+
+
+CSS = """
+.ap-transcript { display: flex; flex-direction: column; gap: 1rem; }
+.ap-turn { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.75rem 1rem;
+  background: var(--background-fill-primary); }
+.ap-q { background: var(--background-fill-secondary); border-radius: 6px; padding: 0.5rem 0.75rem;
+  margin-bottom: 0.5rem; }
+.ap-q p { margin: 0.2rem 0 0; font-weight: 600; }
+.ap-who, .ap-label { font-size: 0.85em; font-weight: 600; }
+/* Gradio's subdued grey is below 4.5:1 on white; these greys keep small print readable in both modes. */
+.ap-who, .ap-label, .ap-meta, .ap-muted { color: #4b5563; }
+.dark .ap-who, .dark .ap-label, .dark .ap-meta, .dark .ap-muted { color: #d1d5db; }
+.ap-lead { font-size: 1.08em; line-height: 1.55; }
+.ap-ideas { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 0.75rem; }
+.ap-card { border: 1px solid var(--border-color-primary); border-left: 4px solid var(--color-accent);
+  border-radius: 6px; padding: 0.5rem 0.75rem; background: var(--background-fill-secondary); }
+.ap-card h4 { margin: 0.2rem 0; font-size: 1em; }
+.ap-card h5 { margin: 0.6rem 0 0.2rem; font-size: 0.9em; text-transform: none; }
+.ap-card ul, .ap-nearest { margin: 0; padding-left: 1.1rem; }
+.ap-meta { font-size: 0.88em; margin: 0.2rem 0; }
+.ap-warn { border-left: 4px solid #b45309; padding-left: 0.5rem; }
+.ap-ok { border-left: 4px solid #15803d; padding-left: 0.5rem; }
+button.ap-cite { display: inline; border: 1px solid #1d4ed8; border-radius: 4px; padding: 0 0.25rem;
+  margin: 0 0.1rem; font-size: 0.85em; line-height: 1.3; background: var(--background-fill-primary);
+  color: var(--body-text-color); cursor: pointer; }
+button.ap-cite:hover, button.ap-cite:focus-visible { background: #1d4ed8; color: #fff; }
+button.ap-cite:focus-visible, button.ap-close:focus-visible { outline: 3px solid #1d4ed8; outline-offset: 2px; }
+.ap-pop { max-width: min(40rem, 92vw); max-height: 80vh; overflow: auto; padding: 1rem; border-radius: 8px;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  color: var(--body-text-color); box-shadow: 0 10px 40px rgba(0, 0, 0, 0.35); }
+.ap-pop::backdrop { background: rgba(0, 0, 0, 0.3); }
+.ap-pop-head { display: flex; justify-content: space-between; gap: 1rem; align-items: flex-start; }
+button.ap-close { font-size: 1.4em; line-height: 1; background: none; border: none; cursor: pointer;
+  color: var(--body-text-color); padding: 0 0.25rem; }
+.ap-passage { white-space: normal; line-height: 1.5; }
+.ap-passage mark { background: #fde68a; color: #111; }
+.ap-sources h3 { margin-top: 0; }
+.ap-source-list { padding-left: 0; list-style: none; }
+.ap-source { border-bottom: 1px solid var(--border-color-primary); padding: 0.4rem 0; }
+.ap-sources p { display: block; margin: 0.15rem 0; }
+.ap-source-title { font-weight: 600; }
+.ap-quote { margin: 0.3rem 0; padding-left: 0.6rem; border-left: 3px solid var(--border-color-primary);
+  font-style: italic; }
+.ap-num { font-weight: 700; }
+.ap-compare { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 1rem; }
+.ap-col { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.75rem; }
+.ap-regions { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 0.75rem 1.5rem; }
+.ap-region h4 { margin: 0 0 0.25rem; }
+.ap-region ul { margin: 0.3rem 0 0; padding-left: 1.1rem; font-size: 0.92em; }
+.ap-bar { height: 0.9rem; background: var(--background-fill-secondary); border-radius: 4px; overflow: hidden; }
+.ap-bar span { display: block; height: 100%; background: #1d4ed8; }
+/* The conversation scrolls inside its box so the question field stays in reach, as in any chat. */
+.ap-transcript { max-height: 66vh; overflow-y: auto; padding-right: 0.25rem; }
+@media (min-width: 900px) {
+  .ap-sources { max-height: 72vh; overflow-y: auto; padding-right: 0.25rem; }
+}
+"""

@@ -1,0 +1,596 @@
+"""The Gradio web chat and the REST API, both thin front ends over Assistant."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import gradio as gr
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .models import Answer, DocumentRecord
+from .render import (
+    CSS,
+    doc_type_label,
+    esc,
+    render_compare,
+    render_places,
+    render_sources,
+    render_transcript,
+)
+from .retrieval import FilterError
+from .understand import MAX_QUESTION_CHARS
+from .uploads import ALLOWED_SUFFIXES, UploadError, check_file, clean_field, clean_themes, discard, store_upload
+
+if TYPE_CHECKING:
+    from .assistant import Assistant
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "How did places get partners to share information about families?",
+    "What did Melton do with co-location, and what happened?",
+    "Compare Swindon and West Cheshire on getting people into work.",
+    "What did the panel recommend about funding and local deals?",
+    "How can police and health services respond to people in a mental health crisis?",
+]
+DOC_TYPE_CHOICES = [("Panel report", "report"), ("Case studies", "case_study"), ("Context", "context")]
+MAX_TURNS = 20  # a session keeps (and sends back as history) at most this many answers
+MAX_PLACE_CONTEXT_CHARS = 500
+EXPORT_MAX_AGE_S = 3600  # exported Markdown files and Gradio's cached copies are removed after an hour
+PLACE_CONTEXT_HINT = "e.g. a rural district with a small voluntary sector"
+# Our own script (never content): bring the newest turn's start into view when the transcript changes.
+SCROLL_JS = """
+watch('value', () => {
+  const log = element.querySelector('.ap-transcript');
+  const last = log && log.lastElementChild;
+  if (last) { log.scrollTop = last.offsetTop - log.offsetTop; }
+});
+"""
+ENDPOINT_METHODS = {"ask": "POST", "documents": "GET", "health": "GET"}
+
+
+# == REST ======================================================================================
+class AskRequest(BaseModel):
+    """The body of POST /api/ask."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(max_length=MAX_QUESTION_CHARS, description="The question, in plain words.")
+    filters: dict[str, str | int | list[str | int]] = Field(
+        default_factory=dict,
+        description="Narrow the search: doc_type (report, case_study, context), place, region, themes, year, doc_id.",
+    )
+    history: list[str | dict[str, str]] = Field(
+        default_factory=list, max_length=50, description="Earlier questions, or {role, content} messages."
+    )
+    place_context: str = Field("", max_length=MAX_PLACE_CONTEXT_CHARS, description=f"Your place, {PLACE_CONTEXT_HINT}.")
+
+
+class DocumentOut(BaseModel):
+    """One live document. The server-side path is left out on purpose."""
+
+    doc_id: str
+    title: str
+    doc_type: str
+    place: str
+    region: str
+    themes: list[str]
+    year: int
+    sources: list[str]
+    summary: str
+    n_chunks: int
+    ingested_at: str
+
+
+# Module level: FastAPI resolves endpoint annotations by name in this module's globals.
+BasicCredentials = Annotated[HTTPBasicCredentials | None, Depends(HTTPBasic(auto_error=False))]
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+    documents: int
+
+
+class ErrorOut(BaseModel):
+    error: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def json_error(
+    status: int, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(ErrorOut(error=message, details=details or []).model_dump(), status, headers=headers)
+
+
+def parse_auth(auth: str) -> tuple[str, str] | None:
+    """ASKPANEL_AUTH as (user, password); None when unset. A malformed value stops the server, never opens it."""
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("ASKPANEL_AUTH must look like user:password")
+    return user, password
+
+
+def basic_auth(credentials: tuple[str, str] | None) -> Callable[..., None]:
+    """A dependency that asks REST callers for the same user and password as the web app, when one is set."""
+
+    def check(given: BasicCredentials) -> None:
+        if credentials is None:
+            return
+        ok = given is not None and all(
+            hmac.compare_digest(a.encode(), b.encode())
+            for a, b in zip((given.username, given.password), credentials, strict=True)
+        )
+        if not ok:
+            raise HTTPException(401, "login required", headers={"WWW-Authenticate": "Basic"})
+
+    return check
+
+
+def api_router(assistant: Assistant) -> APIRouter:
+    guard = basic_auth(parse_auth(assistant.settings.auth))
+    router = APIRouter(prefix="/api", tags=["askpanel"])
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 422)}
+
+    # Plain `def` endpoints: FastAPI runs them in its thread pool, so a slow answer never blocks the event loop.
+    @router.post("/ask", response_model=Answer, responses=errors, dependencies=[Depends(guard)])
+    def ask(body: AskRequest) -> Any:
+        """Answer a question from the corpus: a lead, ideas with [n] citations, or an honest 'not covered'."""
+        try:
+            answer = assistant.ask(body.question, body.filters, body.history, body.place_context)
+        except FilterError as exc:
+            return json_error(422, str(exc))
+        if not answer.question:
+            return json_error(422, "question is empty: send a question in plain words")
+        return answer.to_dict()
+
+    @router.get("/documents", response_model=list[DocumentOut], responses=errors, dependencies=[Depends(guard)])
+    def documents() -> Any:
+        """Every live document: report first, then context, then case studies by place."""
+        return [{k: v for k, v in r.to_dict().items() if k != "path"} for r in assistant.documents()]
+
+    @router.get("/health", response_model=HealthOut, responses={503: {"model": ErrorOut}})
+    def health() -> Any:
+        """Whether the store answers; open without login so monitors can use it."""
+        try:
+            count = len(assistant.documents())
+        except Exception as exc:  # a health check reports failure, it does not raise
+            log.exception("health check failed")
+            return json_error(503, f"store unavailable: {type(exc).__name__}")
+        return {"status": "ok", "version": __version__, "documents": count}
+
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    def unknown(rest: str, request: Request) -> JSONResponse:
+        # Without this, the Gradio app mounted at / would answer unknown /api/ paths with its own page.
+        method = ENDPOINT_METHODS.get(rest.strip("/"))
+        if method is not None:
+            return json_error(405, f"use {method} for /api/{rest}, not {request.method}", headers={"Allow": method})
+        return json_error(404, f"no such endpoint: /api/{rest}")
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every REST failure is JSON with an `error` message a person can act on."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The input is left out of the details: echoing a 100 KB question back helps nobody.
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        if any(d["type"] == "json_invalid" for d in details):
+            return json_error(400, "the request body is not valid JSON", details)
+        if any(d["loc"] == ["body"] and d["type"] == "model_attributes_type" for d in details):
+            return json_error(400, "the request body must be a JSON object, sent as application/json", details)
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
+        return json_error(422, f"{where}: {first['msg']}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return json_error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return json_error(500, "internal error: the server log has the details")
+
+
+# == the web chat ==============================================================================
+def build_filters(doc_types: Sequence[str] | None, places: Sequence[str] | None, themes: Sequence[str] | None) -> dict:
+    chosen = {"doc_type": list(doc_types or []), "place": list(places or []), "themes": list(themes or [])}
+    return {key: values for key, values in chosen.items() if values}
+
+
+def remove_older_than(folder: Path, seconds: float) -> None:
+    cutoff = time.time() - seconds
+    for child in folder.iterdir():
+        if child.stat().st_mtime < cutoff:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def status_html(message: str, ok: bool) -> str:
+    kind = "ap-ok" if ok else "ap-warn"
+    return f'<p class="{kind}" role="status">{esc(message)}</p>'
+
+
+class ChatUI:
+    """Event handlers for the Blocks app. Shared by every session: per-user state lives only in gr.State."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.settings = assistant.settings
+        self._exports = tempfile.TemporaryDirectory(prefix="askpanel-exports-")
+
+    # -- asking ---------------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        doc_types: list[str],
+        places: list[str],
+        themes: list[str],
+        place_context: str,
+        turns: list[Answer],
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer: the question at once, then each version of the answer as it improves."""
+        question = (question or "").strip()
+        if not question:
+            yield self._view(turns, notice="Please type a question.", keep_question=True)
+            return
+        history = [a.question for a in turns]
+        yield self._view(turns, pending=question)
+        answer: Answer | None = None
+        try:
+            filters = build_filters(doc_types, places, themes)
+            context = (place_context or "")[:MAX_PLACE_CONTEXT_CHARS]
+            for answer in self.assistant.ask_stream(question, filters, history, context):
+                yield self._view([*turns, answer], state=turns)
+        except FilterError as exc:
+            yield self._view(turns, notice=str(exc), keep_question=True)
+            return
+        if answer is not None:
+            yield self._view([*turns, answer][-MAX_TURNS:], final=True)
+
+    def _view(
+        self,
+        turns: list[Answer],
+        pending: str | None = None,
+        notice: str = "",
+        state: list[Answer] | None = None,
+        final: bool = False,
+        keep_question: bool = False,
+    ) -> tuple[Any, ...]:
+        """Values for the ask outputs: transcript, sources, state, question box, follow-ups, export, JSON."""
+        latest = turns[-1] if turns and pending is None else None
+        nearest = latest.nearest if latest is not None and not latest.covered else []
+        return (
+            render_transcript(turns, pending, notice),
+            render_sources(latest),
+            turns if state is None else state,
+            gr.skip() if keep_question else "",
+            gr.Dataset(samples=[[title] for title in nearest], visible=bool(nearest)),
+            gr.DownloadButton(value=self.export(latest), visible=True) if final and latest else gr.skip(),
+            latest.to_dict() if latest is not None else None,
+        )
+
+    def export(self, answer: Answer | None) -> str | None:
+        """Write the answer with its sources as a Markdown file for the download button."""
+        if answer is None:
+            return None
+        root = Path(self._exports.name)
+        remove_older_than(root, EXPORT_MAX_AGE_S)  # Gradio has copied older exports into its own cache by now
+        folder = root / uuid.uuid4().hex
+        folder.mkdir()
+        path = folder / "askpanel-answer.md"
+        path.write_text(answer.markdown or answer.lead, encoding="utf-8")
+        return str(path)
+
+    @staticmethod
+    def follow_up(sample: list[str]) -> str:
+        return f"What does “{sample[0]}” cover?" if sample else ""
+
+    @staticmethod
+    def new_conversation() -> tuple[Any, ...]:
+        return (
+            render_transcript([]),
+            render_sources(None),
+            [],
+            "",
+            gr.Dataset(samples=[], visible=False),
+            gr.DownloadButton(value=None, visible=False),
+            None,
+        )
+
+    def helpful(self, comment: str, turns: list[Answer]) -> tuple[str, str]:
+        return self.feedback(True, comment, turns)
+
+    def not_helpful(self, comment: str, turns: list[Answer]) -> tuple[str, str]:
+        return self.feedback(False, comment, turns)
+
+    def feedback(self, helpful: bool, comment: str, turns: list[Answer]) -> tuple[str, str]:
+        """Store the verdict on this session's latest answer; clear the comment box once saved."""
+        if not turns:
+            return status_html("Ask a question first, then say whether the answer helped.", ok=False), comment
+        self.assistant.feedback(turns[-1], helpful, comment or "")
+        return status_html("Thank you: your feedback on the latest answer is saved.", ok=True), ""
+
+    def compare(self, doc_a: str | None, doc_b: str | None, focus: str, place_context: str) -> str:
+        if not doc_a or not doc_b:
+            return status_html("Choose two case studies to compare.", ok=False)
+        if doc_a == doc_b:
+            return status_html("Choose two different case studies.", ok=False)
+        records = {r.doc_id: r for r in self.assistant.documents()}
+        answers = self.assistant.compare(doc_a, doc_b, (focus or "").strip()[:MAX_QUESTION_CHARS], place_context)
+        return render_compare([records.get(doc_a), records.get(doc_b)], answers)
+
+    # -- the corpus -----------------------------------------------------------------------------
+    def corpus_view(self) -> tuple[Any, ...]:
+        """The corpus table, the places chart and fresh choices for every menu that lists documents."""
+        records = self.assistant.documents()
+        cases = self.case_choices(records)
+        return (
+            [corpus_row(r) for r in records],
+            render_places(records),
+            gr.Dropdown(choices=cases),
+            gr.Dropdown(choices=cases),
+            gr.Dropdown(choices=self.assistant.places()),
+            gr.Dropdown(choices=self.assistant.themes()),
+        )
+
+    def case_choices(self, records: Sequence[DocumentRecord] | None = None) -> list[tuple[str, str]]:
+        records = self.assistant.documents() if records is None else records
+        return [(case_label(r), r.doc_id) for r in records if r.doc_type == "case_study"]
+
+    # -- adding a case study --------------------------------------------------------------------
+    def add_case_study(
+        self,
+        file: str | None,
+        title: str,
+        place: str,
+        region: str,
+        themes: list[str] | str | None,
+        password: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented way to report progress
+    ) -> str:
+        """Check the password and the file, store it under a generated name, ingest it, and say what happened."""
+        try:
+            self.check_password(password)
+            if not file:
+                raise UploadError("Choose a file to upload.")
+            meta = {
+                "title": clean_field(title, "title", limit=200, required=True),
+                "doc_type": "case_study",
+                "place": clean_field(place, "place"),
+                "region": clean_field(region, "region"),
+                "themes": clean_themes(themes),
+            }
+            data, suffix = check_file(Path(file), Path(file).name, self.settings.max_upload_mb)
+        except UploadError as exc:
+            return status_html(f"Not added: {exc}", ok=False)
+        path = store_upload(self.settings.uploads_path, data, suffix, meta)
+        progress(0, desc="Reading the file")
+
+        def step(done: int, total: int, _title: str) -> None:
+            progress((done, total), desc="Embedding passages", unit="passages")
+
+        try:
+            report = self.assistant.ingest([path], progress=step)
+        except Exception as exc:  # the page must say what went wrong, and no half-added file may stay behind
+            log.exception("ingest of an upload failed")
+            discard(path)
+            return status_html(
+                f"Not added: ingest failed ({type(exc).__name__}). The server log has details.", ok=False
+            )
+        if not report.ok:
+            discard(path)
+            reasons = "; ".join(reason for _, reason in report.failed)
+            return status_html(f"Not added: the file could not be read ({reasons}).", ok=False)
+        return status_html(
+            f"Added “{meta['title']}” ({report.chunks_embedded} passages). It is in answers from now on.", ok=True
+        )
+
+    def check_password(self, password: str | None) -> None:
+        wanted = self.settings.admin_password
+        if not wanted:
+            raise UploadError("adding case studies is switched off on this server (no ASKPANEL_ADMIN_PASSWORD set).")
+        if not hmac.compare_digest((password or "").encode(), wanted.encode()):
+            time.sleep(1)  # slows down password guessing
+            raise UploadError("the admin password is wrong.")
+
+
+def case_label(record: DocumentRecord) -> str:
+    """'Place: title', unless the title already starts with the place (most case-study titles do)."""
+    return record.title if record.title.startswith(record.place) else f"{record.place}: {record.title}"
+
+
+def corpus_row(record: DocumentRecord) -> list[Any]:
+    return [
+        record.title,
+        doc_type_label(record.doc_type),
+        record.place,
+        record.region,
+        record.year or "",
+        ", ".join(record.themes),
+        record.ingested_at.replace("T", " ")[:16],
+    ]
+
+
+def build_blocks(assistant: Assistant) -> gr.Blocks:
+    """The page: Ask, Compare, Corpus and Add a case study tabs, all wired to one ChatUI."""
+    ui = ChatUI(assistant)
+    uploads_on = bool(assistant.settings.admin_password)
+    cache = (EXPORT_MAX_AGE_S, EXPORT_MAX_AGE_S)  # Gradio's file cache: check hourly, drop files over an hour old
+    with gr.Blocks(title="askpanel", analytics_enabled=False, delete_cache=cache) as blocks:
+        turns = gr.State([])  # this session's answers; nothing per user is kept anywhere else
+        gr.Markdown(
+            "# askpanel\nAsk the Service Transformation Challenge Panel report and its case studies. "
+            "Answers are ideas to adapt, not recipes to follow, and every point links to its source."
+        )
+        with gr.Tabs():
+            with gr.Tab("Ask"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=320):
+                        transcript = gr.HTML(
+                            render_transcript([]), label="Conversation", elem_id="ap-transcript", js_on_load=SCROLL_JS
+                        )
+                        question = gr.Textbox(
+                            label="Your question",
+                            placeholder="e.g. How did places get partners to share information?",
+                            max_length=MAX_QUESTION_CHARS,
+                            elem_id="ap-question",
+                        )
+                        with gr.Row():
+                            ask_btn = gr.Button("Ask", variant="primary", elem_id="ap-ask")
+                            new_btn = gr.Button("New conversation", variant="secondary")
+                        followups = gr.Dataset(
+                            label="Ask about one of the nearest documents", components=[question], samples=[],
+                            visible=False,
+                        )  # fmt: skip
+                        gr.Examples(EXAMPLES, inputs=question, label="Example questions")
+                        with gr.Accordion("Filters and your place", open=False):
+                            doc_types = gr.CheckboxGroup(
+                                DOC_TYPE_CHOICES, label="Search in", info="Tick none to search everything."
+                            )
+                            places = gr.Dropdown(assistant.places(), multiselect=True, label="Places")
+                            themes = gr.Dropdown(assistant.themes(), multiselect=True, label="Themes")
+                            place_context = gr.Textbox(
+                                label="Your place",
+                                placeholder=PLACE_CONTEXT_HINT,
+                                info="Tailors the questions to ask before adapting an idea.",
+                                max_length=MAX_PLACE_CONTEXT_CHARS,
+                            )
+                    with gr.Column(scale=2, min_width=300):
+                        sources = gr.HTML(render_sources(None), label="Sources", elem_id="ap-sources", js_on_load=None)
+                        export = gr.DownloadButton("Export answer as Markdown", visible=False, size="md")
+                        with gr.Group():
+                            comment = gr.Textbox(label="Was the latest answer helpful? Comment (optional)", lines=2)
+                            with gr.Row():
+                                helpful_btn = gr.Button("Helpful", size="sm")
+                                unhelpful_btn = gr.Button("Not helpful", size="sm")
+                        feedback_status = gr.HTML(label="Feedback status", js_on_load=None)
+                answer_json = gr.JSON(label="Answer", visible=False)
+
+            with gr.Tab("Compare"):
+                gr.Markdown("Put two case studies side by side, optionally on one question.")
+                with gr.Row():
+                    compare_a = gr.Dropdown(ui.case_choices(), value=None, label="First case study")
+                    compare_b = gr.Dropdown(ui.case_choices(), value=None, label="Second case study")
+                compare_focus = gr.Textbox(label="Question (optional)", placeholder="e.g. How did they fund it?")
+                compare_btn = gr.Button("Compare side by side", variant="primary")
+                compare_out = gr.HTML(label="Comparison", js_on_load=None)
+
+            with gr.Tab("Corpus"):
+                gr.Markdown("Every document askpanel answers from, and where the case studies come from.")
+                corpus_table = gr.Dataframe(
+                    headers=["Title", "Type", "Place", "Region", "Year", "Themes", "Ingested"],
+                    interactive=False,
+                    wrap=True,
+                    label="Documents",
+                    column_widths=["34%", "10%", "12%", "14%", "6%", "14%", "10%"],
+                )
+                gr.Markdown("### Case studies by region")
+                places_chart = gr.HTML(label="Case studies by region", js_on_load=None)
+                refresh_btn = gr.Button("Refresh", size="sm")
+
+            with gr.Tab("Add a case study"):
+                gr.Markdown(
+                    "Upload a PDF, Word (DOCX), HTML, Markdown or text file. It is read, embedded and "
+                    "searchable in answers as soon as it is added."
+                    if uploads_on
+                    else "**Adding case studies is switched off.** Set `ASKPANEL_ADMIN_PASSWORD` to turn it on."
+                )
+                up_file = gr.File(
+                    label=f"File (up to {assistant.settings.max_upload_mb:g} MB)",
+                    file_types=list(ALLOWED_SUFFIXES),
+                    interactive=uploads_on,
+                )
+                up_title = gr.Textbox(label="Title", interactive=uploads_on)
+                with gr.Row():
+                    up_place = gr.Textbox(label="Place", placeholder="e.g. Melton", interactive=uploads_on)
+                    up_region = gr.Textbox(label="Region", placeholder="e.g. East Midlands", interactive=uploads_on)
+                up_themes = gr.Dropdown(
+                    assistant.themes(),
+                    multiselect=True,
+                    allow_custom_value=True,
+                    label="Themes",
+                    interactive=uploads_on,
+                )
+                up_password = gr.Textbox(label="Admin password", type="password", interactive=uploads_on)
+                up_btn = gr.Button("Add case study", variant="primary", interactive=uploads_on)
+                up_status = gr.HTML(label="Upload status", js_on_load=None)
+
+        ask_inputs = [question, doc_types, places, themes, place_context, turns]
+        ask_outputs = [transcript, sources, turns, question, followups, export, answer_json]
+        corpus_outputs = [corpus_table, places_chart, compare_a, compare_b, places, themes]
+        for trigger in (ask_btn.click, question.submit):
+            trigger(ui.ask, ask_inputs, ask_outputs, api_name="ask", concurrency_limit=4)
+        followups.click(ui.follow_up, followups, question, api_visibility="private").then(
+            ui.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_limit=4
+        )
+        new_btn.click(ui.new_conversation, None, ask_outputs, api_visibility="private")
+        helpful_btn.click(ui.helpful, [comment, turns], [feedback_status, comment], api_name="helpful")
+        unhelpful_btn.click(ui.not_helpful, [comment, turns], [feedback_status, comment], api_name="not_helpful")
+        compare_inputs = [compare_a, compare_b, compare_focus, place_context]
+        compare_btn.click(ui.compare, compare_inputs, compare_out, api_name="compare")
+        up_btn.click(
+            ui.add_case_study,
+            [up_file, up_title, up_place, up_region, up_themes, up_password],
+            up_status,
+            api_name="add_case_study",
+        ).then(ui.corpus_view, None, corpus_outputs, api_visibility="private")
+        refresh_btn.click(ui.corpus_view, None, corpus_outputs, api_name="corpus")
+        blocks.load(ui.corpus_view, None, corpus_outputs, api_visibility="private")
+    return blocks
+
+
+# == the server ================================================================================
+def build_app(assistant: Assistant) -> FastAPI:
+    """One FastAPI app: REST under /api, OpenAPI at /docs, and the web chat at /."""
+    app = FastAPI(
+        title="askpanel",
+        version=__version__,
+        description="Ask the Service Transformation Challenge Panel report and its case studies.",
+    )
+    install_error_handlers(app)
+    app.include_router(api_router(assistant))
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    return gr.mount_gradio_app(
+        app,
+        build_blocks(assistant),
+        path="/",
+        auth=parse_auth(assistant.settings.auth),
+        css=CSS,
+        theme=gr.themes.Default(primary_hue="blue"),
+        max_file_size=int(assistant.settings.max_upload_mb * 1_000_000),
+        footer_links=["api"],
+        run_history=False,
+        ssr_mode=False,
+    )
+
+
+def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Serve the web chat and REST API until interrupted (127.0.0.1 unless told otherwise)."""
+    import uvicorn
+
+    app = build_app(assistant)
+    assistant.warm()  # load the model now, so the first visitor does not wait for it
+    print(f"askpanel: serving on http://{host}:{port}/ (REST at /api, docs at /docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
