@@ -26,9 +26,14 @@ POINTS_PER_IDEA = 3
 ADAPT_PER_IDEA = 3
 DUPLICATE_COSINE = 0.9
 EMBED_SENTENCES = 24
+W_COS, W_OVERLAP, W_RANK = 0.6, 0.25, 0.15  # sentence score: meaning, shared rare words, passage rank
+PLACE_BONUS = 0.05  # sentences about a place the question names (or carries over) rank a little higher
 UNKNOWN_PENALTY = 0.3  # share of the question's words absent from the corpus vocabulary
-NAME_PENALTY = 0.1  # a capitalised name the corpus never mentions ("Kerslake", "France")
-_NAME = re.compile(r"\b[A-Z][a-z]{2,}\b")
+NAME_PENALTY = 0.25  # a capitalised name or acronym the corpus never mentions ("Kerslake", "GDPR")
+FIGURE_PENALTY = 0.25  # a year or figure in the question absent from the passages of the best sentences
+EVIDENCE_SENTENCES = 5
+_NAME = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
+_NUMBER = re.compile(r"\b\d[\d,./]*\d\b")
 NOT_COVERED = "The corpus does not cover this question, so askpanel will not guess."
 _FIGURE_QUESTION = re.compile(
     r"\b(how many|how much|when|what year|what date|how long|figures?|cost|percent|achieve|result|outcome|impact"
@@ -108,7 +113,7 @@ def gather(assistant: Assistant, query: Query, vector: np.ndarray, filters: dict
     base = assistant.retriever.search(query.text, vector, filters, k=k)
     if not query.places or "place" in filters:
         return base
-    per_place = max(2, k // len(query.places))
+    per_place = max(2, min(3, k // len(query.places)))  # leave room for other documents on the topic
     focused: list[Hit] = []
     for place in query.places:
         focused.extend(assistant.retriever.search(query.text, vector, {**filters, "place": place}, k=per_place))
@@ -122,9 +127,7 @@ def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits
     A cheap first pass (shared words, passage rank and similarity) keeps the likeliest sentences,
     so only those are embedded: embedding every sentence would cost most of the answer's time.
     """
-    wanted = set(keyword_terms(query.question)) - set(keyword_terms(" ".join(query.places))) or set(
-        keyword_terms(query.text)
-    )
+    wanted = question_terms(query)
     snap = assistant.retriever.snapshot()
     total = sum(snap.weight(t) for t in wanted)
     sentences: list[Sentence] = []
@@ -146,12 +149,21 @@ def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits
     for sentence, sentence_vector in zip(sentences, vectors, strict=True):
         sentence.vector = sentence_vector
         sentence.cosine = float(sentence_vector @ vector)
-        sentence.score = 0.6 * sentence.cosine + 0.25 * sentence.overlap + 0.15 * _rank_score(sentence.hit_rank)
+        sentence.score = (
+            W_COS * sentence.cosine + W_OVERLAP * sentence.overlap + W_RANK * _rank_score(sentence.hit_rank)
+        )
         if figures and _DIGIT.search(sentence.text):
             sentence.score += 0.05
         if query.places and sentence.passage.place in query.places:
-            sentence.score += 0.1
+            sentence.score += PLACE_BONUS
     return sorted(sentences, key=lambda s: -s.score)
+
+
+def question_terms(query: Query) -> set[str]:
+    """The words a good sentence shares with the question (place names aside: retrieval handles those)."""
+    return set(keyword_terms(query.question)) - set(keyword_terms(" ".join(query.places))) or set(
+        keyword_terms(query.text)
+    )
 
 
 def _rank_score(rank: int) -> float:
@@ -159,13 +171,19 @@ def _rank_score(rank: int) -> float:
 
 
 def evidence(sentences: list[Sentence], question: str, snap: Snapshot) -> float:
-    """How strongly the best sentence speaks to the question, less a penalty for words the corpus never uses."""
+    """How strongly the best sentence speaks to the question, less penalties for what the corpus lacks:
+    words it never uses, names it never mentions, and figures or years the best evidence does not contain."""
     best = max((s.cosine + 0.3 * s.overlap for s in sentences), default=0.0)
     terms = keyword_terms(question)
-    vocab = snap.tokenizer.get_vocab_dict() if snap.tokenizer is not None else {}
-    unknown = [t for t in terms if t not in vocab]
-    names = [w for w in _NAME.findall(question)[1:] if keyword_terms(w) and keyword_terms(w)[0] not in vocab]
-    return best - UNKNOWN_PENALTY * (len(unknown) / len(terms) if terms else 1.0) - (NAME_PENALTY if names else 0.0)
+    known = snap.known_terms()
+    unknown = [t for t in terms if t not in known]
+    names = [w for w in _NAME.findall(question)[1:] if any(t not in known for t in keyword_terms(w))]
+    evidence_text = " ".join(s.passage.text for s in sentences[:EVIDENCE_SENTENCES]).lower()
+    figures = [n for n in _NUMBER.findall(question) if n.lower() not in evidence_text]
+    penalty = UNKNOWN_PENALTY * (len(unknown) / len(terms) if terms else 1.0)
+    penalty += NAME_PENALTY if names else 0.0
+    penalty += FIGURE_PENALTY if figures else 0.0
+    return best - penalty
 
 
 def build_answer(
@@ -173,7 +191,7 @@ def build_answer(
 ) -> Answer:
     chosen = pick_points(ranked, query)
     citations = Citations()
-    lead = _lead(chosen, citations)
+    lead = _lead(chosen, citations, question_terms(query), snap)
     ideas = []
     by_doc: dict[str, list[Sentence]] = defaultdict(list)
     for sentence in chosen:
@@ -253,15 +271,22 @@ class Citations:
         ]
 
 
-def _lead(chosen: list[Sentence], citations: Citations) -> str:
-    """The best sentence that stands on its own, plus its neighbour when that is nearly as good."""
+def _lead(chosen: list[Sentence], citations: Citations, wanted: set[str], snap: Snapshot) -> str:
+    """The best sentence that stands on its own, plus one more when it answers a part the first leaves out."""
     first = next((s for s in chosen if not _LEANS_BACK.match(s.text) and s.score >= 0.85 * chosen[0].score), chosen[0])
     lead = f"{first.text} [{citations.mark(first)}]"
-    for other in chosen[:3]:
-        same_passage = other.passage.chunk_id == first.passage.chunk_id and other.index == first.index + 1
-        if same_passage and other.score >= 0.8 * first.score:
-            lead += f" {other.text} [{citations.mark(other)}]"
-            break
+    missing = wanted - set(keyword_terms(first.text))
+    total = sum(snap.weight(t) for t in wanted) or 1.0
+
+    def gain(s: Sentence) -> float:
+        return sum(snap.weight(t) for t in missing & set(keyword_terms(s.text))) / total
+
+    others = [
+        s for s in chosen[:6] if s is not first and s.score >= 0.7 * first.score and not _LEANS_BACK.match(s.text)
+    ]
+    best = max(others, key=gain, default=None)
+    if best is not None and gain(best) >= 0.2:
+        lead += f" {best.text} [{citations.mark(best)}]"
     return lead
 
 

@@ -17,9 +17,9 @@ from .chunking import passage_header
 from .models import DocumentRecord, Passage
 from .store import FILTER_KEYS, Store, chroma_where
 
-RRF_K = 60
+RRF_K = 20  # smaller than the usual 60: a first place in either ranking should count for a lot here
 CANDIDATES = 50
-SAME_DOC_DECAY = 0.6  # each extra passage from one document counts for less: answers draw on several places
+SAME_DOC_DECAY = 0.8  # each extra passage from one document counts for less: answers draw on several places
 BACKGROUND_REBUILD_CHUNKS = 20_000
 
 
@@ -48,6 +48,7 @@ class Snapshot:
     by_doc: dict[str, list[int]] = field(default_factory=dict)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     idf: dict[str, float] = field(default_factory=dict)
+    _known: set[str] | None = None
 
     @classmethod
     def build(cls, revision: str, records: dict[str, DocumentRecord], passages: list[Passage]) -> Snapshot:
@@ -104,6 +105,14 @@ class Snapshot:
         """Inverse document frequency: rare words say more about what a question is after."""
         return self.idf.get(term, float(np.log(1 + len(self.passages))))
 
+    def known_terms(self) -> set[str]:
+        """Every word stem the corpus uses, in its text or in its documents' metadata."""
+        if self._known is None:
+            meta = " ".join(f"{r.title} {r.place} {r.region} {' '.join(r.themes)}" for r in self.records.values())
+            vocab = self.tokenizer.get_vocab_dict() if self.tokenizer is not None else {}
+            self._known = set(vocab) | set(keyword_terms(meta.replace("-", " ")))
+        return self._known
+
     def places(self) -> list[str]:
         return sorted({r.place for r in self.records.values() if r.place and r.place != "England"})
 
@@ -129,7 +138,18 @@ def keyword_terms(text: str) -> list[str]:
 def _stopwords() -> frozenset[str]:
     from llama_index.core.utils import globals_helper  # NLTK's English list, shipped offline with llama-index
 
-    return frozenset(globals_helper.stopwords) | {"tell", "please", "could", "would", "us", "me", "also", "get"}
+    return frozenset(globals_helper.stopwords) | {
+        "tell",
+        "please",
+        "could",
+        "would",
+        "us",
+        "me",
+        "also",
+        "get",
+        "many",
+        "much",
+    }
 
 
 @cache

@@ -14,7 +14,7 @@ _COMPARE = re.compile(
 )
 _FOLLOW_UP = re.compile(
     r"^\s*(what about|how about|and\b|what of|compare|who paid|who funded|what happened|how much|did it|did they)"
-    r"|\b(it|that|this|they|them|those|these|there|their|its)\b",
+    r"|\b(it|that|this|they|them|those|these|there|their|its|he|she|him|her|his)\b",
     re.I,
 )
 _GENERIC_WORDS = {"west", "east", "north", "south", "and", "the", "of", "somerset", "city", "county", "england"}
@@ -85,7 +85,7 @@ def understand(question: str, history: Sequence[Any], places: Sequence[str]) -> 
     short = len(question.split()) <= 7
     if not (short or _FOLLOW_UP.search(question)):
         return Query(question, question, named, compare and len(named) >= 2)
-    previous = earlier[-1]
+    previous = " ".join(earlier[-2:])  # a chain of follow-ups leans on more than the last turn
     carried = next((found for q in reversed(earlier) if (found := places_in(q, patterns))), [])
     if compare:
         focus = list(dict.fromkeys(carried + named))
