@@ -11,7 +11,7 @@ from .models import Document, Passage
 
 CHUNKER_VERSION = "1"
 ADAPT_HEADING = "to adapt it locally"
-_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
 
 @cache
@@ -38,11 +38,11 @@ def _logical_lines(block: str) -> list[str]:
         line = raw.strip()
         if not line:
             continue
-        if lines and not _BULLET.match(raw) and not lines[-1].endswith(":") and not _BULLET.match(lines[-1]):
+        if lines and not BULLET.match(raw) and not lines[-1].endswith(":") and not BULLET.match(lines[-1]):
             lines[-1] += " " + line
         else:
             lines.append(line)
-    return [_BULLET.sub("", line) for line in lines]
+    return [BULLET.sub("", line) for line in lines]
 
 
 def words(text: str) -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .chunking import ADAPT_HEADING, split_sentences
+from .chunking import ADAPT_HEADING, BULLET, split_sentences
 from .models import Answer, Citation, Idea, Passage
 from .retrieval import Hit, Snapshot, keyword_terms
 from .understand import Query, clean_question, understand
@@ -47,7 +47,7 @@ _DIGIT = re.compile(r"\d")
 
 @dataclass
 class Sentence:
-    text: str
+    text: str  # as shown in the answer
     hit_rank: int
     passage: Passage
     index: int  # position within its passage
@@ -55,6 +55,11 @@ class Sentence:
     overlap: float = 0.0
     score: float = 0.0
     vector: np.ndarray | None = None
+    verbatim: str = ""  # as it stands in the passage (a list keeps its line breaks), quoted in the citation
+
+    @property
+    def quote(self) -> str:
+        return self.verbatim or self.text
 
 
 class SentenceVectors:
@@ -134,9 +139,9 @@ def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits
     for rank, hit in enumerate(hits):
         if hit.passage.section.lower().startswith(ADAPT_HEADING):
             continue
-        for index, text in enumerate(split_sentences(hit.passage.text)):
+        for index, (text, verbatim) in enumerate(answer_units(hit.passage.text)):
             if len(text.split()) >= 6 and not text.endswith((":", "?")):
-                sentence = Sentence(text, rank, hit.passage, index)
+                sentence = Sentence(text, rank, hit.passage, index, verbatim=verbatim)
                 shared = wanted & set(keyword_terms(text))
                 sentence.overlap = sum(snap.weight(t) for t in shared) / total if total else 0.0
                 sentence.score = 0.5 * sentence.overlap + 0.3 * _rank_score(rank) + 0.2 * hit.dense
@@ -157,6 +162,33 @@ def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits
         if query.places and sentence.passage.place in query.places:
             sentence.score += PLACE_BONUS
     return sorted(sentences, key=lambda s: -s.score)
+
+
+def answer_units(text: str) -> list[tuple[str, str]]:
+    """Sentences of a passage as (shown, verbatim); a 'label:' line and the list under it form one unit,
+    so "The four pilots were:" arrives with its four names."""
+    units: list[tuple[str, str]] = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = block.split("\n")
+        prose: list[str] = []
+        i = 0
+        while i < len(lines):
+            label = lines[i].strip()
+            end = i + 1
+            while end < len(lines) and BULLET.match(lines[end]):
+                end += 1
+            if label.endswith(":") and end > i + 1:
+                units.extend((s, s) for s in split_sentences("\n".join(prose)))
+                prose = []
+                items = [BULLET.sub("", line).strip() for line in lines[i + 1 : end]]
+                shown = f"{label} {'; '.join(items)}"
+                units.append((shown if shown.endswith((".", "?", "!")) else shown + ".", "\n".join(lines[i:end])))
+                i = end
+            else:
+                prose.append(lines[i])
+                i += 1
+        units.extend((s, s) for s in split_sentences("\n".join(prose)))
+    return units
 
 
 def question_terms(query: Query) -> set[str]:
@@ -247,8 +279,8 @@ class Citations:
             self._items.append((sentence.passage, [], sentence.score))
             n = self._by_chunk[sentence.passage.chunk_id] = len(self._items)
         quotes = self._items[n - 1][1]
-        if sentence.text not in quotes:
-            quotes.append(sentence.text)
+        if sentence.quote not in quotes:
+            quotes.append(sentence.quote)
         return n
 
     def all(self) -> list[Citation]:
