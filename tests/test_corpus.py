@@ -61,8 +61,26 @@ def test_corpus_is_large_enough_and_covers_all_three_types() -> None:
 
 @pytest.mark.parametrize(
     "fact",
-    ["30 May 2008", "£5bn", "30 separate", "1,390", "Admiralty House", "£400", "Section 136", "£18.6m", "£410m",
-     "120,000", "14 agencies", "1 May", "10 July 2014", "19.12%", "£62,649", "115", "2,190", "£250,000"],
+    [
+        "30 May 2008",
+        "£5bn",
+        "30 separate",
+        "1,390",
+        "Admiralty House",
+        "£400",
+        "Section 136",
+        "£18.6m",
+        "£410m",
+        "120,000",
+        "14 agencies",
+        "1 May",
+        "10 July 2014",
+        "19.12%",
+        "£62,649",
+        "115",
+        "2,190",
+        "£250,000",
+    ],
 )
 def test_fact_sheet_figures_appear_in_the_corpus(fact: str) -> None:
     assert any(fact in p.read_text(encoding="utf-8") for p in DOCS), fact

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
@@ -15,14 +16,16 @@ import numpy as np
 
 from .chunking import ADAPT_HEADING, BULLET, split_sentences
 from .models import Answer, Citation, Idea, Passage
-from .retrieval import Hit, Snapshot, keyword_terms
+from .retrieval import IDEAS_DECAY, SAME_DOC_DECAY, Hit, Snapshot, keyword_terms
 from .understand import Query, clean_question, understand
 
 if TYPE_CHECKING:
     from .assistant import Assistant
 
 MAX_IDEAS = 4
-POINTS_PER_IDEA = 3
+POINTS_PER_IDEA = 4
+COMPARE_POINTS = 2  # at least this many points for each place a comparison names
+POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
 ADAPT_PER_IDEA = 3
 DUPLICATE_COSINE = 0.9
 EMBED_SENTENCES = 24
@@ -36,7 +39,8 @@ _NAME = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
 _NUMBER = re.compile(r"\b\d[\d,./]*\d\b")
 NOT_COVERED = "The corpus does not cover this question, so askpanel will not guess."
 _FIGURE_QUESTION = re.compile(
-    r"\b(how many|how much|when|what year|what date|how long|figures?|cost|percent|achieve|result|outcome|impact"
+    r"\b(how many|how much|how big|how large|scale|size|number|when|what year|what date|how long|figures?|cost|percent"
+    r"|achieve|result|outcome|impact"
     r"|effect|sav(?:e|ed|ing|ings)|paid|pay|funded|funding|work(?:ed)?\?)|£",
     re.I,
 )
@@ -63,22 +67,27 @@ class Sentence:
 
 
 class SentenceVectors:
-    """An LRU cache of sentence embeddings, so repeated passages cost nothing to score."""
+    """An LRU cache of sentence embeddings, so repeated passages cost nothing to score. Thread-safe:
+    the web server answers several questions at once."""
 
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, assistant: Assistant, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in known:
+                self._cache.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            for text, vector in zip(missing, assistant.embedder.embed(missing), strict=True):
-                self._cache[text] = vector
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        for text in texts:
-            self._cache.move_to_end(text)
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+            known.update(zip(missing, assistant.embedder.embed(missing), strict=True))
+            with self._lock:
+                self._cache.update((t, known[t]) for t in missing)
+                while len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
 
 
 _VECTORS = SentenceVectors()
@@ -115,7 +124,8 @@ def compose(
 def gather(assistant: Assistant, query: Query, vector: np.ndarray, filters: dict[str, Any]) -> list[Hit]:
     """Passages for the question; with named places, each place's own passages come first."""
     k = assistant.settings.top_k
-    base = assistant.retriever.search(query.text, vector, filters, k=k)
+    decay = IDEAS_DECAY if query.ideas else SAME_DOC_DECAY
+    base = assistant.retriever.search(query.text, vector, filters, k=k, decay=decay)
     if not query.places or "place" in filters:
         return base
     per_place = max(2, min(3, k // len(query.places)))  # leave room for other documents on the topic
@@ -237,7 +247,7 @@ def pick_points(ranked: list[Sentence], query: Query) -> list[Sentence]:
     """The best sentences, near-duplicates dropped, a few per document, every compared place represented."""
     if not ranked:
         return []
-    floor = ranked[0].score * 0.6
+    floor = ranked[0].score * POINT_FLOOR
     chosen: list[Sentence] = []
     per_doc: dict[str, int] = defaultdict(int)
     for sentence in ranked:
@@ -251,12 +261,16 @@ def pick_points(ranked: list[Sentence], query: Query) -> list[Sentence]:
             continue
         chosen.append(sentence)
         per_doc[sentence.passage.doc_id] += 1
-    if query.compare:
+    if query.compare:  # side by side means each place gets its say, even below the floor
         for place in query.places:
-            if not any(s.passage.place == place for s in chosen):
-                best = next((s for s in ranked if s.passage.place == place), None)
-                if best is not None:
-                    chosen.append(best)
+            have = sum(1 for s in chosen if s.passage.place == place)
+            for sentence in ranked:
+                if have >= COMPARE_POINTS:
+                    break
+                if sentence.passage.place == place and sentence not in chosen:
+                    if not any(_same(sentence, other) for other in chosen):
+                        chosen.append(sentence)
+                        have += 1
     return chosen
 
 

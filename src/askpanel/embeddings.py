@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+# The model reads at most 256 word pieces, a couple of thousand characters of any real text; the tokenizer still
+# splits all of a text first, and a few MB of punctuation cost it seconds and a GB. Longer texts are cut here.
+MAX_EMBED_CHARS = 20_000
 
 
 class Embedder:
@@ -43,10 +46,12 @@ class Embedder:
             return np.zeros((0, 384), dtype=np.float32)
         import torch
 
-        with torch.inference_mode():
-            vectors = self.model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-            )
+        texts = [text[:MAX_EMBED_CHARS] for text in texts]
+
+        model = self.model  # loads under self._lock on first use: resolve it before taking the lock below
+        # One encode at a time: on two cores, parallel encodes only fight over the same threads.
+        with self._lock, torch.inference_mode():
+            vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_one(self, text: str) -> np.ndarray:

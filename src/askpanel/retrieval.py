@@ -20,6 +20,7 @@ from .store import FILTER_KEYS, Store, chroma_where
 RRF_K = 20  # smaller than the usual 60: a first place in either ranking should count for a lot here
 CANDIDATES = 50
 SAME_DOC_DECAY = 0.8  # each extra passage from one document counts for less: answers draw on several places
+IDEAS_DECAY = 0.5  # and much less when the question asks for ideas from several places
 BACKGROUND_REBUILD_CHUNKS = 20_000
 
 
@@ -219,7 +220,14 @@ class Retriever:
 
         threading.Thread(target=work, daemon=True).start()
 
-    def search(self, query: str, vector: np.ndarray, filters: dict[str, Any] | None = None, k: int = 8) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        vector: np.ndarray,
+        filters: dict[str, Any] | None = None,
+        k: int = 8,
+        decay: float = SAME_DOC_DECAY,
+    ) -> list[Hit]:
         snap = self.snapshot()
         filters = normalise_filters(filters or {}, snap)
         if not snap.passages:
@@ -236,7 +244,7 @@ class Retriever:
         hits = [
             Hit(snap.passages[snap.by_id[c]], fused[c], dense_sim.get(c, 0.0), bm25_score.get(c, 0.0)) for c in order
         ]
-        return diversify(hits, k)
+        return diversify(hits, k, decay)
 
     def _dense(self, snap: Snapshot, vector: np.ndarray, filters: dict[str, Any]) -> list[tuple[str, float]]:
         rows = self.store.dense(vector, min(CANDIDATES, len(snap.passages)), chroma_where(filters))
@@ -254,17 +262,19 @@ class Retriever:
         mask = snap.mask(filters)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
-        top = np.argsort(-scores)[:CANDIDATES]
+        n = min(CANDIDATES, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]  # a full sort of 100k scores costs more than the search
+        top = top[np.argsort(-scores[top])]
         return [(snap.passages[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
 
 
-def diversify(hits: Sequence[Hit], k: int) -> list[Hit]:
+def diversify(hits: Sequence[Hit], k: int, decay: float = SAME_DOC_DECAY) -> list[Hit]:
     """Greedy re-rank that discounts further passages from an already chosen document."""
     chosen: list[Hit] = []
     per_doc: dict[str, int] = defaultdict(int)
     pool = list(hits)
     while pool and len(chosen) < k:
-        best = max(pool, key=lambda h: h.score * SAME_DOC_DECAY ** per_doc[h.passage.doc_id])
+        best = max(pool, key=lambda h: h.score * decay ** per_doc[h.passage.doc_id])
         pool.remove(best)
         chosen.append(best)
         per_doc[best.passage.doc_id] += 1

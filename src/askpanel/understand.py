@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 MAX_QUESTION_CHARS = 2000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+# Lone surrogates too: JSON can carry them ("\ud800"), but no tokenizer or UTF-8 encoder accepts them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
 _COMPARE = re.compile(
     r"\b(compare|comparing|comparison|versus|vs\.?|differ(?:ence|ent)?|side by side|contrast)\b", re.I
 )
 _FOLLOW_UP = re.compile(
     r"^\s*(what about|how about|and\b|what of|compare|who paid|who funded|what happened|how much|did it|did they)"
     r"|\b(it|that|this|they|them|those|these|there|their|its|he|she|him|her|his)\b",
+    re.I,
+)
+_IDEAS = re.compile(
+    r"\b(how (could|can|might|should|would|do|did) (we|a|an|our|councils?|places?|partners?|areas?|you)"
+    r"|ideas?|approach(es)?|lessons?|ways? to|what could|what works|examples?|learn from)\b",
     re.I,
 )
 _GENERIC_WORDS = {"west", "east", "north", "south", "and", "the", "of", "somerset", "city", "county", "england"}
@@ -37,6 +43,7 @@ class Query:
     places: list[str] = field(default_factory=list)
     compare: bool = False
     follow_up: bool = False
+    ideas: bool = False  # asks for ways of doing something, so answers should range over several places
 
 
 def clean_question(raw: str) -> str:
@@ -76,6 +83,11 @@ def places_in(text: str, patterns: Sequence[tuple[re.Pattern[str], str]]) -> lis
 
 
 def understand(question: str, history: Sequence[Any], places: Sequence[str]) -> Query:
+    query = _resolve(question, history, places)
+    return replace(query, ideas=bool(_IDEAS.search(question)) and not query.compare)
+
+
+def _resolve(question: str, history: Sequence[Any], places: Sequence[str]) -> Query:
     patterns = place_patterns(places)
     named = places_in(question, patterns)
     compare = bool(_COMPARE.search(question))

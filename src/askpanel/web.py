@@ -33,6 +33,7 @@ from .render import (
     render_transcript,
 )
 from .retrieval import FilterError
+from .store import StoreUnavailable
 from .understand import MAX_QUESTION_CHARS
 from .uploads import ALLOWED_SUFFIXES, UploadError, check_file, clean_field, clean_themes, discard, store_upload
 
@@ -147,7 +148,7 @@ def basic_auth(credentials: tuple[str, str] | None) -> Callable[..., None]:
 def api_router(assistant: Assistant) -> APIRouter:
     guard = basic_auth(parse_auth(assistant.settings.auth))
     router = APIRouter(prefix="/api", tags=["askpanel"])
-    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 422)}
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 422, 503)}
 
     # Plain `def` endpoints: FastAPI runs them in its thread pool, so a slow answer never blocks the event loop.
     @router.post("/ask", response_model=Answer, responses=errors, dependencies=[Depends(guard)])
@@ -207,6 +208,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return json_error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # The Chroma server is down or unreachable: say so, and let the client retry; the next request reconnects.
+        log.warning("store unavailable on %s: %s", request.url.path, exc)
+        return json_error(503, str(exc), headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
@@ -469,8 +476,13 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
                             doc_types = gr.CheckboxGroup(
                                 DOC_TYPE_CHOICES, label="Search in", info="Tick none to search everything."
                             )
-                            places = gr.Dropdown(assistant.places(), multiselect=True, label="Places")
-                            themes = gr.Dropdown(assistant.themes(), multiselect=True, label="Themes")
+                            # Custom values: places ingested by another process after start-up must still filter.
+                            places = gr.Dropdown(
+                                assistant.places(), multiselect=True, allow_custom_value=True, label="Places"
+                            )
+                            themes = gr.Dropdown(
+                                assistant.themes(), multiselect=True, allow_custom_value=True, label="Themes"
+                            )
                             place_context = gr.Textbox(
                                 label="Your place",
                                 placeholder=PLACE_CONTEXT_HINT,
