@@ -267,10 +267,10 @@ def pick_points(ranked: list[Sentence], query: Query) -> list[Sentence]:
             for sentence in ranked:
                 if have >= COMPARE_POINTS:
                     break
-                if sentence.passage.place == place and sentence not in chosen:
-                    if not any(_same(sentence, other) for other in chosen):
-                        chosen.append(sentence)
-                        have += 1
+                fresh = sentence.passage.place == place and sentence not in chosen
+                if fresh and not any(_same(sentence, other) for other in chosen):
+                    chosen.append(sentence)
+                    have += 1
     return chosen
 
 
