@@ -32,7 +32,8 @@ test: install lint
 eval: install
 	$(PY) -m askpanel eval
 
-bench: install
+bench: install  # ingest throughput, then answer latency / memory / cold start from 1x to 100k chunks
+	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench.py
 
 bench-ingest: install

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -452,15 +453,19 @@ def render_markdown(answer: Answer) -> str:
     lines += ["", "### Sources", ""]
     for c in answer.citations:
         where = ", ".join(x for x in (c.section, f"p. {c.page}" if c.page else "") if x)
-        link = f" <{c.url}>" if c.url.startswith(("http://", "https://")) else ""
+        safe_url = quote(c.url, safe=":/?#[]@!$&'()*+,;=%~")  # a '>' or space could end the autolink
+        link = f" <{safe_url}>" if c.url.startswith(("http://", "https://")) else ""
         lines.append(f"[{c.n}] {e(c.title)}{' — ' + e(where) if where else ''}: “{e(c.quote)}”{link}")
     return "\n".join(lines).strip() + "\n"
 
 
+_MARKER_ONLY = re.compile(r"\\\[(\d{1,3})\\\](?!\()")
+
+
 def _escape(text: str) -> str:
-    return (
-        html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]").replace("\\[", "[").replace("\\]", "]")
-    )
+    """HTML-escape, and escape brackets so no link or image survives; only [n] citation markers stay as they are."""
+    escaped = html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]")
+    return _MARKER_ONLY.sub(r"[\1]", escaped)
 
 
 def _ms(started: float) -> float:

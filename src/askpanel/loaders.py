@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ from .models import DOC_TYPES, Document, Section
 
 SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".docx", ".pdf")
 SIDECAR_SUFFIX = ".meta.yaml"
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Both patterns run in linear time on any line: a multi-megabyte line of '#', spaces or '[' must not backtrack.
+_HEADING = re.compile(r"(#{1,6})\s+(\S.*)")
+_MD_LINK = re.compile(r"!?\[([^\[\]]*)\]\((?:[^()]|\([^()]*\))*\)")  # a URL may hold one level of (...)
 _MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
+_FRONT_MATTER_END = re.compile(r"\n---[ \t]*(?:\n|\Z)")
 
 
 class LoadError(Exception):
@@ -35,7 +38,7 @@ def read_source(path: Path, max_bytes: int) -> tuple[bytes, bytes]:
     except FileNotFoundError as exc:
         raise LoadError("file vanished before it could be read") from exc
     if size > max_bytes:
-        raise LoadError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (ASKPANEL_MAX_FILE_MB)")
+        raise LoadError(f"file is {_size(size)}, over the {_size(max_bytes)} limit (ASKPANEL_MAX_FILE_MB)")
     if size == 0:
         raise LoadError("file is empty")
     if path.suffix.lower() not in SUPPORTED:
@@ -49,6 +52,10 @@ def read_source(path: Path, max_bytes: int) -> tuple[bytes, bytes]:
     except OSError as exc:
         raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
     return data, meta
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1_000_000 else f"{n:,} bytes"
 
 
 def load_document(path: Path, doc_id: str, data: bytes, sidecar: bytes = b"") -> Document:
@@ -95,6 +102,8 @@ def _parse_yaml(text: str, what: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise LoadError(f"malformed {what}{where}: {getattr(exc, 'problem', None) or exc}") from exc
+    except RecursionError as exc:
+        raise LoadError(f"malformed {what}: nested too deeply to read") from exc
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -105,12 +114,10 @@ def _parse_yaml(text: str, what: str) -> dict[str, Any]:
 def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not text.startswith("---\n"):
         return {}, text
-    end = text.find("\n---", 4)
-    if end == -1:
+    close = _FRONT_MATTER_END.search(text, 3)
+    if close is None:
         raise LoadError("front matter starts with '---' but has no closing '---' line")
-    body_start = text.find("\n", end + 4)
-    body = text[body_start + 1 :] if body_start != -1 else ""
-    return _parse_yaml(text[4:end], "front matter"), body
+    return _parse_yaml(text[4 : close.start()], "front matter"), text[close.end() :]
 
 
 def _clean_markdown(line: str) -> str:
@@ -119,14 +126,16 @@ def _clean_markdown(line: str) -> str:
 
 def _markdown_sections(body: str) -> list[Section]:
     sections: list[Section] = []
-    heading, lines, fenced = "", [], False
+    heading, fenced = "", False
+    lines: list[str] = []
     for line in body.split("\n"):
         if line.lstrip().startswith("```"):
             fenced = not fenced
-        match = None if fenced else _HEADING.match(line)
+        match = None if fenced else _HEADING.fullmatch(line)
         if match:
             sections.append(Section(heading, "\n".join(lines).strip()))
-            heading, lines = _clean_markdown(match.group(2)), []
+            title = match.group(2).rstrip()
+            heading, lines = _clean_markdown(title.rstrip("#").rstrip() or title), []
         else:
             lines.append(_clean_markdown(line))
     sections.append(Section(heading, "\n".join(lines).strip()))
@@ -135,20 +144,51 @@ def _markdown_sections(body: str) -> list[Section]:
 
 _BLOCKS = "h1,h2,h3,h4,h5,h6,p,li,blockquote,pre,td,th,dt,dd,figcaption"
 _BLOCK_TAGS = set(_BLOCKS.split(","))
+# HTML parsers take time quadratic in nesting depth (50,000 nested lists: ~40 s); browsers stop at 512 levels.
+MAX_HTML_DEPTH = 512
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^<>]*>")
+_UNNESTED_TAGS = {  # void elements, then elements whose end tag may be left out: neither makes a page deeper
+    *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"),
+    *("html", "head", "body", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody"),
+    *("tfoot", "colgroup", "caption", "rt", "rp"),
+}
+
+
+def _html_depth(text: str) -> int:
+    """How deep the page nests elements, estimated from its tags in one linear pass, before any parsing."""
+    depth = deepest = foreign = 0
+    for match in _HTML_TAG.finditer(text):
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _UNNESTED_TAGS:
+            continue
+        if closing:
+            depth = max(0, depth - 1)
+            foreign = max(0, foreign - 1) if name in ("svg", "math") else foreign
+        elif not (match.group(0).endswith("/>") and (foreign or name in ("svg", "math"))):  # <x/> closes only there
+            depth += 1
+            deepest = max(deepest, depth)
+            foreign += name in ("svg", "math")
+    return deepest
 
 
 def _html_sections(data: bytes) -> tuple[str, list[Section]]:
     from selectolax.lexbor import LexborHTMLParser
 
-    tree = LexborHTMLParser(data.decode("utf-8", "replace"))
+    text = data.decode("utf-8", "replace")
+    depth = _html_depth(text)
+    if depth > MAX_HTML_DEPTH:
+        raise LoadError(f"HTML nests elements {depth:,} levels deep, over the limit of {MAX_HTML_DEPTH}")
+    tree = LexborHTMLParser(text)
     for junk in tree.css("script,style,noscript,template,nav,footer,svg,iframe"):
         junk.decompose()
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node else ""
     sections: list[Section] = []
-    heading, parts = "", []
+    heading = ""
+    parts: list[str] = []
+    inside: dict[int, bool] = {}
     for node in tree.css(_BLOCKS):
-        if _has_block_ancestor(node):
+        if _has_block_ancestor(node, inside):
             continue
         text = " ".join(node.text(separator=" ").split())
         if not text:
@@ -165,13 +205,28 @@ def _html_sections(data: bytes) -> tuple[str, list[Section]]:
     return title, sections
 
 
-def _has_block_ancestor(node: Any) -> bool:
+def _has_block_ancestor(node: Any, inside: dict[int, bool]) -> bool:
+    """Whether a block element encloses `node`; `inside` remembers the answer for every element walked through,
+    so a page costs time linear in its size however deep it nests."""
+    walked: list[int] = []
+    found = False
     parent = node.parent
     while parent is not None:
+        known = inside.get(parent.mem_id)
+        if known is not None:
+            found = known
+            break
         if parent.tag in _BLOCK_TAGS:
-            return True
+            found = True
+            break
+        walked.append(parent.mem_id)
         parent = parent.parent
-    return False
+    for mem_id in walked:
+        inside[mem_id] = found
+    return found
+
+
+MAX_DOCX_UNZIPPED = 100_000_000  # bytes a DOCX may unzip to: a zip bomb must fail before it fills memory
 
 
 def _docx_sections(data: bytes) -> tuple[str, list[Section]]:
@@ -179,14 +234,23 @@ def _docx_sections(data: bytes) -> tuple[str, list[Section]]:
     import zipfile
 
     import docx
+    from lxml.etree import LxmlError
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # A member never inflates past its declared size (zipfile stops there and checks the CRC).
+            unzipped = sum(member.file_size for member in archive.infolist())
+        if unzipped > MAX_DOCX_UNZIPPED:
+            raise LoadError(
+                f"DOCX unzips to {_size(unzipped)}, over the {_size(MAX_DOCX_UNZIPPED)} limit (a zip bomb?)"
+            )
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        title = document.core_properties.title or ""
+    except (zipfile.BadZipFile, KeyError, ValueError, LxmlError) as exc:
         raise LoadError(f"not a readable DOCX file ({exc})") from exc
-    title = document.core_properties.title or ""
     sections: list[Section] = []
-    heading, parts = "", []
+    heading = ""
+    parts: list[str] = []
     for para in document.paragraphs:
         text = para.text.strip()
         style = para.style.name if para.style is not None else ""
@@ -235,26 +299,37 @@ def _pdf_sections(data: bytes) -> tuple[str, list[Section]]:
     return str(info_title), sections
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 2, 60, 60
+
+
+def _show(value: Any) -> str:
+    """A short repr: YAML aliases can make a value that prints as billions of items ("billion laughs")."""
+    return _SHOW.repr(value)
+
+
 def _field(meta: dict[str, Any], name: str, kind: type, default: Any) -> Any:
     value = meta.get(name, default)
     if value is None:
         return default
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-            raise LoadError(f"front matter field '{name}' must be a whole number, got {value!r}")
+            raise LoadError(f"front matter field '{name}' must be a whole number, got {_show(value)}")
         return int(value)
     if kind is tuple:
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
-            raise LoadError(f"front matter field '{name}' must be a list of text items, got {value!r}")
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int, float)) for v in value):
+            raise LoadError(f"front matter field '{name}' must be a list of text items, got {_show(value)}")
         return tuple(str(v).strip() for v in value if str(v).strip())
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise LoadError(f"front matter field '{name}' must be text, got {type(value).__name__}")
     return " ".join(str(value).split())
 
 
-def _build_document(path: Path, doc_id: str, content_hash: str, meta: dict[str, Any], sections: list[Section]) -> Document:
+def _build_document(
+    path: Path, doc_id: str, content_hash: str, meta: dict[str, Any], sections: list[Section]
+) -> Document:
     doc_type = _field(meta, "doc_type", str, "case_study")
     if doc_type not in DOC_TYPES:
         raise LoadError(f"front matter field 'doc_type' must be one of {', '.join(DOC_TYPES)}, got {doc_type!r}")

@@ -281,6 +281,18 @@ def diversify(hits: Sequence[Hit], k: int, decay: float = SAME_DOC_DECAY) -> lis
     return chosen
 
 
+def _is_text(value: Any) -> bool:
+    try:
+        str(value).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: Chroma would reject the whole query
+        return False
+    return True
+
+
+def _values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def normalise_filters(filters: dict[str, Any], snap: Snapshot) -> dict[str, Any]:
     """Drop empty values, reject unknown keys, and map place names to their stored spelling."""
     clean: dict[str, Any] = {}
@@ -289,6 +301,8 @@ def normalise_filters(filters: dict[str, Any], snap: Snapshot) -> dict[str, Any]
             raise FilterError(f"unknown filter '{key}' (allowed: {', '.join(FILTER_KEYS)})")
         if value in (None, "", [], ()):
             continue
+        if not all(_is_text(v) for v in _values(value)):
+            raise FilterError(f"filter '{key}' holds characters that are not text: {value!r:.80}")
         if key == "year":
             values = value if isinstance(value, (list, tuple)) else [value]
             try:
