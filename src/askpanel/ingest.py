@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .chunking import chunk_document, passage_header
+from .chunking import CHUNKER_VERSION, chunk_document, passage_header
 from .config import Settings
 from .embeddings import Embedder
 from .loaders import SIDECAR_SUFFIX, LoadError, file_hash, load_document, read_source
@@ -69,7 +70,7 @@ def run_ingest(
         store.reset()
     if not dry_run:
         recover(store)
-    live = {} if rebuild and dry_run else store.records()
+    live = {} if dry_run and (rebuild or not store.exists()) else store.records()  # a dry run creates no store
     files, missing = discover(paths)
     report.failed.extend(missing)
     todo, seen = _plan(files, live, settings, report)
@@ -94,6 +95,15 @@ def recover(store: Store) -> None:
         store.sweep(sorted({p.doc_id for p in pending}), store.records())
 
 
+def content_hash(data: bytes, sidecar: bytes, settings: Settings) -> str:
+    """The hash a manifest record keeps: the file, its sidecar, and the chunking that cut it into passages.
+
+    A new chunker version or chunk size changes it, so the next run re-chunks files whose bytes did not change.
+    """
+    seed = f"{file_hash(data, sidecar)}\0{CHUNKER_VERSION}\0{settings.chunk_words}"
+    return hashlib.sha256(seed.encode()).hexdigest()
+
+
 def _plan(
     files: list[SourceFile], live: dict[str, DocumentRecord], settings: Settings, report: IngestReport
 ) -> tuple[list[Document], set[str]]:
@@ -107,14 +117,15 @@ def _plan(
         try:
             data, sidecar = read_source(source.path, max_bytes)
             record = live.get(source.doc_id)
-            if record is not None and record.content_hash == file_hash(data, sidecar):
+            stored_hash = content_hash(data, sidecar, settings)
+            if record is not None and record.content_hash == stored_hash:
                 report.unchanged.append(source.doc_id)
                 continue
-            doc = load_document(source.path, source.doc_id, data, sidecar)
+            doc = replace(load_document(source.path, source.doc_id, data, sidecar), content_hash=stored_hash)
         except LoadError as exc:
             report.failed.append((str(source.path), str(exc)))
             continue
-        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others
+        except Exception as exc:  # one bad file must never stop the others
             report.failed.append((str(source.path), f"unexpected error while reading: {type(exc).__name__}: {exc}"))
             continue
         (report.added if record is None else report.updated).append(source.doc_id)
@@ -138,7 +149,7 @@ def _write(
         passages = [p for _, ps in group for p in ps]
         try:
             vectors = embedder.embed([f"{passage_header(p)}\n{p.text}" for p in passages])
-        except Exception as exc:  # noqa: BLE001 - nothing was written for this group yet
+        except Exception as exc:  # nothing was written for this group yet
             for doc, _ in group:
                 _unlist(report, doc.doc_id)
                 report.failed.append((doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator, Sequence
@@ -66,10 +67,20 @@ class Store:
             self.settings.chroma_path.mkdir(parents=True, exist_ok=True)
             self._client = chromadb.PersistentClient(path=str(self.settings.chroma_path), settings=chroma_settings)
         name = self.settings.collection
-        self._chunks = self._client.get_or_create_collection(
-            name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+        self._chunks = self._client.get_or_create_collection(name, embedding_function=None, schema=_schema("cosine"))
+        self._manifest = self._client.get_or_create_collection(
+            f"{name}_manifest", embedding_function=None, schema=_schema("l2")
         )
-        self._manifest = self._client.get_or_create_collection(f"{name}_manifest", embedding_function=None)
+
+    def exists(self) -> bool:
+        """Whether there is a store to read: always for a server, for a local store once it has been created."""
+        return bool(self.settings.chroma_url) or (self.settings.chroma_path / "chroma.sqlite3").exists()
+
+    def close(self) -> None:
+        """Release the Chroma client (for a local store, its SQLite files); the next call reopens it."""
+        client, self._client, self._chunks, self._manifest = self._client, None, None, None
+        if client is not None and hasattr(client, "close"):
+            client.close()
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a Chroma call; turn a dead server into one clear error and reconnect next time."""
@@ -174,10 +185,8 @@ class Store:
 
         def drop(s: Store) -> None:
             for name in (s.settings.collection, f"{s.settings.collection}_manifest"):
-                try:
+                with contextlib.suppress(Exception):  # an absent collection is fine
                     s._client.delete_collection(name)
-                except Exception:  # noqa: BLE001 - absent collection is fine
-                    pass
             s._connect()
 
         self._call(drop)
@@ -208,6 +217,14 @@ class Store:
             (cid, str(meta["doc_id"]), str(meta["content_hash"]), 1.0 - float(dist))
             for cid, meta, dist in zip(got["ids"][0], got["metadatas"][0], got["distances"][0], strict=True)
         ]
+
+
+def _schema(space: str) -> Any:
+    """A vector index with no embedding function: without this Chroma 1.5 stores its own ONNX model in every new
+    collection's schema and would embed (downloading the model) any text added without a vector."""
+    from chromadb.api.types import Schema, VectorIndexConfig
+
+    return Schema().create_index(VectorIndexConfig(space=space, embedding_function=None))  # type: ignore[arg-type]
 
 
 def chroma_where(filters: dict[str, Any]) -> dict[str, Any] | None:
