@@ -1,8 +1,8 @@
 """The golden question set, scored in CI beside the plain llama-index baseline.
 
-Gates held here are the issue's gates that the engine meets today (citation precision, false refusals),
-plus beating the baseline. recall@5, key-fact rate and refusal accuracy are printed, not yet gated:
-see README "Measured figures" for where they stand against their targets.
+Gated here: recall@5 >= 0.9, citation precision >= 0.95, refusal accuracy >= 0.9, false refusals <= 5%,
+and beating the baseline. The key-fact gate (0.85) is not met yet (0.846, README "Measured figures"),
+so the key-fact rate is printed and must beat the baseline, but is not held to 0.85 here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from askpanel import Assistant
-from askpanel.evaluation import MAX_FALSE_REFUSALS, load_items, run_eval
+from askpanel.evaluation import GATES, MAX_FALSE_REFUSALS, load_items, run_eval
 
 QUESTIONS = Path(__file__).parent / "eval" / "questions.yaml"
 
@@ -28,7 +28,9 @@ def test_askpanel_beats_the_llama_index_baseline_and_holds_its_gates(assistant: 
     print("\n" + result.table())
     ours, base = result.askpanel, result.baseline
     assert base is not None
-    assert ours.citation_precision >= 0.95
+    assert ours.recall_at_5 >= GATES["recall_at_5"]
+    assert ours.citation_precision >= GATES["citation_precision"]
+    assert ours.refusal_accuracy >= GATES["refusal_accuracy"]
     assert ours.false_refusals <= MAX_FALSE_REFUSALS
     assert ours.recall_at_5 > base.recall_at_5
     assert ours.key_fact_rate > base.key_fact_rate
