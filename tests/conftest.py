@@ -129,6 +129,18 @@ def stored_chunks(store) -> dict[str, dict]:
         offset += 2000
 
 
+def whole_state(home: Path) -> dict[str, tuple[str, list[str]]]:
+    """assert_whole over a home's store, closing the store afterwards."""
+    from askpanel import Assistant
+    from askpanel.store import Store
+
+    store = Store(Assistant(home=home).settings)
+    try:
+        return assert_whole(store)
+    finally:
+        store.close()
+
+
 def assert_whole(store) -> dict[str, tuple[str, list[str]]]:
     """Check that every live document has exactly its committed chunks; return {doc_id: (hash, chunk ids)}.
 
@@ -213,3 +225,21 @@ def chroma_server(tmp_path: Path):  # type: ignore[no-untyped-def]
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(assistant):  # type: ignore[no-untyped-def]
+    """The web app over the ingested corpus, with no admin password (uploads off). Read-only."""
+    from webutil import running
+
+    with running(assistant) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(server: str):  # type: ignore[no-untyped-def]
+    """An HTTP client for that app."""
+    import httpx
+
+    with httpx.Client(base_url=server, timeout=60) as client:
+        yield client

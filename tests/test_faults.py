@@ -21,11 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ChromaServer, assert_whole
+from conftest import ChromaServer, whole_state
 from test_ingest import SERVER_DOCS, run_cli
 
 from askpanel import Assistant
-from askpanel.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -164,14 +163,6 @@ class Load:
     def summary(self) -> list[tuple[float, int, str]]:
         with self._lock:
             return [(round(r.ended - r.started, 2), r.status, r.error or str(r.body)[:120]) for r in self.results]
-
-
-def whole_state(home: Path) -> dict[str, tuple[str, list[str]]]:
-    store = Store(Assistant(home=home).settings)
-    try:
-        return assert_whole(store)
-    finally:
-        store.close()
 
 
 def test_kill_9_mid_answer_then_restart_finds_the_store_as_it_was(fresh_home: Path, tmp_path: Path) -> None:

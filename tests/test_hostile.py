@@ -18,23 +18,21 @@ import subprocess
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import assert_whole
+from conftest import whole_state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_loaders import encrypt_pdf, make_docx, make_pdf
-from webutil import running
 
 from askpanel import Answer, Assistant, Citation, Idea
 from askpanel.compose import NOT_COVERED
 from askpanel.render import render_answer, render_places, render_sources, render_transcript
-from askpanel.store import Store
 from askpanel.understand import MAX_QUESTION_CHARS, clean_question
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,18 +188,6 @@ def test_hostile_questions_through_python(assistant: Assistant, question: str) -
     assert_safe(answer)
     if not clean_question(question):
         assert answer.lead == PLEASE_ASK
-
-
-@pytest.fixture(scope="module")
-def server(assistant: Assistant) -> Iterator[str]:
-    with running(assistant) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def api(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=60) as client:
-        yield client
 
 
 def post_question(api: httpx.Client, question: str, **extra: Any) -> httpx.Response:
@@ -499,14 +485,6 @@ print(json.dumps({"report": report.to_dict(), "seconds": seconds, "growth_mb": g
 """
 MAX_INGEST_SECONDS = 90
 MAX_RSS_GROWTH_MB = 350  # each bomb would add 500 MB or more
-
-
-def whole_state(home: Path) -> dict[str, tuple[str, list[str]]]:
-    store = Store(Assistant(home=home).settings)
-    try:
-        return assert_whole(store)
-    finally:
-        store.close()
 
 
 def test_hostile_documents_are_refused_by_name_or_kept_as_data(fresh_home: Path, tmp_path: Path) -> None:

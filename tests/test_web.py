@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,6 @@ In its first winter the Zorbaton lantern library lent 340 solar lanterns to 120 
 council's emergency line during power cuts fell by a quarter.
 """
 LANTERN_QUESTION = "How did Zorbaton lend solar lanterns to residents during power cuts?"
-
-
-@pytest.fixture(scope="module")
-def server(assistant: Assistant) -> Iterator[str]:
-    """The app over the ingested corpus, with no admin password (uploads off). Read-only."""
-    with running(assistant) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def api(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=60) as client:
-        yield client
 
 
 def client_for(url: str) -> Any:
