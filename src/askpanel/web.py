@@ -53,6 +53,7 @@ DOC_TYPE_CHOICES = [("Panel report", "report"), ("Case studies", "case_study"), 
 MAX_TURNS = 20  # a session keeps (and sends back as history) at most this many answers
 MAX_PLACE_CONTEXT_CHARS = 500
 EXPORT_MAX_AGE_S = 3600  # exported Markdown files and Gradio's cached copies are removed after an hour
+ASK_CONCURRENCY = 32  # like the REST thread pool: a small limit left chat users queueing behind each other under load
 PLACE_CONTEXT_HINT = "e.g. a rural district with a small voluntary sector"
 # Our own script (never content): bring the newest turn's start into view when the transcript changes.
 SCROLL_JS = """
@@ -553,9 +554,9 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
         ask_outputs = [transcript, sources, turns, question, followups, export, answer_json]
         corpus_outputs = [corpus_table, places_chart, compare_a, compare_b, places, themes]
         for trigger in (ask_btn.click, question.submit):
-            trigger(ui.ask, ask_inputs, ask_outputs, api_name="ask", concurrency_limit=4)
+            trigger(ui.ask, ask_inputs, ask_outputs, api_name="ask", concurrency_limit=ASK_CONCURRENCY)
         followups.click(ui.follow_up, followups, question, api_visibility="private").then(
-            ui.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_limit=4
+            ui.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_limit=ASK_CONCURRENCY
         )
         new_btn.click(ui.new_conversation, None, ask_outputs, api_visibility="private")
         helpful_btn.click(ui.helpful, [comment, turns], [feedback_status, comment], api_name="helpful")
