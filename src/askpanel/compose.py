@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 MAX_IDEAS = 4
 POINTS_PER_IDEA = 4
+LEAD_GAIN = 0.2  # a second lead sentence must cover this share of the question the first leaves out
 COMPARE_POINTS = 2  # at least this many points for each place a comparison names
 POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
 ADAPT_PER_IDEA = 3
@@ -332,7 +333,7 @@ def _lead(chosen: list[Sentence], citations: Citations, wanted: set[str], snap: 
         s for s in chosen[:6] if s is not first and s.score >= 0.7 * first.score and not _LEANS_BACK.match(s.text)
     ]
     best = max(others, key=gain, default=None)
-    if best is not None and gain(best) >= 0.2:
+    if best is not None and gain(best) >= LEAD_GAIN:
         lead += f" {best.text} [{citations.mark(best)}]"
     return lead
 
