@@ -30,7 +30,6 @@ ALIASES = {
     "thanet": "Margate",
     "cliftonville": "Margate",
     "cheshire": "West Cheshire",
-    "newcastle": "",
 }
 
 
