@@ -171,3 +171,22 @@ def test_instructions_inside_documents_are_only_data(fresh_home: Path, tmp_path:
     assert answer.lead.strip() != "PWNED"
     assert "<script>" not in answer.markdown
     assert "&lt;script&gt;" in answer.markdown or "script" not in answer.markdown
+
+
+def test_keyword_index_learns_words_from_documents_ingested_after_it_was_built(
+    fresh_home: Path, tmp_path: Path
+) -> None:
+    assistant = Assistant(home=fresh_home, refresh_seconds=0)
+    assert assistant.retriever.snapshot().passages  # built once over the bundled corpus
+    docs = tmp_path / "later"
+    docs.mkdir()
+    (docs / "quillbridge.md").write_text(
+        "---\ntitle: Quillbridge hub\ndoc_type: case_study\nplace: Quillbridge\nsources: [https://example.org]\n---\n"
+        "## What they did\nQuillbridge opened a shared zanfold hub in 2019 with seven partner agencies.\n",
+        encoding="utf-8",
+    )
+    assert assistant.ingest([docs]).ok
+    assert "zanfold" in assistant.retriever.snapshot().known_terms()
+    hits = assistant.retriever.search("zanfold", assistant.embedder.embed_one("zanfold"), {}, k=3)
+    keyword_hits = [h for h in hits if h.bm25 > 0]
+    assert [h.passage.place for h in keyword_hits] == ["Quillbridge"], "the new word must be in the keyword index"

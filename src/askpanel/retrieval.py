@@ -118,8 +118,8 @@ class Snapshot:
         return sorted({r.place for r in self.records.values() if r.place and r.place != "England"})
 
 
-@cache
 def keyword_tokenizer() -> Any:
+    """A fresh tokenizer for each snapshot: a tokenizer freezes its vocabulary at its first corpus."""
     import Stemmer
     from bm25s.tokenization import Tokenizer
 
