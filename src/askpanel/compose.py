@@ -109,7 +109,7 @@ def compose(
     timings["embed"] = _ms(started)
     hits = gather(assistant, query, vector, filters)
     timings["retrieve"] = _ms(started)
-    sentences = score_sentences(assistant, query, vector, hits)
+    sentences = score_sentences(assistant, snap, query, vector, hits)
     confidence = evidence(sentences, query.text if query.follow_up else query.question, snap)
     if confidence < assistant.settings.min_score:
         answer = not_covered(asked, hits, snap)
@@ -138,14 +138,15 @@ def gather(assistant: Assistant, query: Query, vector: np.ndarray, filters: dict
     return focused + [h for h in base if h.passage.chunk_id not in seen]
 
 
-def score_sentences(assistant: Assistant, query: Query, vector: np.ndarray, hits: list[Hit]) -> list[Sentence]:
+def score_sentences(
+    assistant: Assistant, snap: Snapshot, query: Query, vector: np.ndarray, hits: list[Hit]
+) -> list[Sentence]:
     """Sentences of the retrieved passages, scored by meaning, shared words and passage rank.
 
     A cheap first pass (shared words, passage rank and similarity) keeps the likeliest sentences,
     so only those are embedded: embedding every sentence would cost most of the answer's time.
     """
     wanted = question_terms(query)
-    snap = assistant.retriever.snapshot()
     total = sum(snap.weight(t) for t in wanted)
     sentences: list[Sentence] = []
     for rank, hit in enumerate(hits):
