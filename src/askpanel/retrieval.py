@@ -90,7 +90,7 @@ class Snapshot:
             return None
         keep = np.ones(len(self.passages), dtype=bool)
         for key, value in filters.items():
-            values = value if isinstance(value, (list, tuple)) else [value]
+            values = _values(value)
             if key == "themes":
                 wanted = {str(v) for v in values}
                 keep &= np.array([bool(wanted & set(p.themes)) for p in self.passages], dtype=bool)
@@ -301,19 +301,17 @@ def normalise_filters(filters: dict[str, Any], snap: Snapshot) -> dict[str, Any]
             raise FilterError(f"unknown filter '{key}' (allowed: {', '.join(FILTER_KEYS)})")
         if value in (None, "", [], ()):
             continue
-        if not all(_is_text(v) for v in _values(value)):
+        values = _values(value)
+        if not all(_is_text(v) for v in values):
             raise FilterError(f"filter '{key}' holds characters that are not text: {value!r:.80}")
         if key == "year":
-            values = value if isinstance(value, (list, tuple)) else [value]
             try:
                 clean[key] = [int(v) for v in values]
             except (TypeError, ValueError) as exc:
                 raise FilterError(f"filter 'year' must be a whole number, got {value!r}") from exc
-            continue
-        if key == "place":
+        elif key == "place":
             spelled = {r.place.lower(): r.place for r in snap.records.values()}
-            values = value if isinstance(value, (list, tuple)) else [value]
             clean[key] = [spelled.get(str(v).lower(), str(v)) for v in values]
-            continue
-        clean[key] = value
+        else:
+            clean[key] = value
     return clean
