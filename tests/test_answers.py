@@ -108,10 +108,22 @@ def test_who_paid_follow_up_finds_the_funding(assistant: Assistant) -> None:
     assert "European Social Fund" in " ".join(statements(answer))
 
 
-def test_compare_puts_both_places_side_by_side(assistant: Assistant) -> None:
-    answer = assistant.ask("Compare that with Margate", history=["What did Leeds learn about sharing family data?"])
-    places = {idea.place for idea in answer.ideas}
-    assert {"Leeds", "Margate"} <= places
+@pytest.mark.parametrize(
+    ("question", "history", "places"),
+    [
+        ("Compare that with Margate", ["What did Leeds learn about sharing family data?"], {"Leeds", "Margate"}),
+        # Melton has three case studies and is named in others: Margate must still get an idea of its own
+        (
+            "Melton and Margate both put agencies under one roof. How did their arrangements differ?",
+            [],
+            {"Melton", "Margate"},
+        ),
+    ],
+)
+def test_compare_puts_both_places_side_by_side(assistant: Assistant, question, history, places) -> None:
+    answer = assistant.ask(question, history=history)
+    assert places <= {idea.place for idea in answer.ideas}
+    assert len(answer.ideas) <= 4
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
 ADAPT_PER_IDEA = 3
 DUPLICATE_COSINE = 0.9
 EMBED_SENTENCES = 24
+PLACE_SHORTLIST = 6  # in a comparison, sentences of each place embedded even when outside the shortlist
 W_COS, W_OVERLAP, W_RANK = 0.6, 0.25, 0.15  # sentence score: meaning, shared rare words, passage rank
 PLACE_BONUS = 0.05  # sentences about a place the question names (or carries over) rank a little higher
 UNKNOWN_PENALTY = 0.3  # share of the question's words absent from the corpus vocabulary
@@ -51,7 +52,7 @@ _OUTCOME_SECTION = re.compile(r"happen|outcome|result|impact|figures", re.I)
 _DIGIT = re.compile(r"\d")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two sentences with the same words from different passages are distinct
 class Sentence:
     text: str  # as shown in the answer
     hit_rank: int
@@ -159,7 +160,7 @@ def score_sentences(
                 sentence.overlap = sum(snap.weight(t) for t in shared) / total if total else 0.0
                 sentence.score = 0.5 * sentence.overlap + 0.3 * _rank_score(rank) + 0.2 * hit.dense
                 sentences.append(sentence)
-    sentences = sorted(sentences, key=lambda s: -s.score)[:EMBED_SENTENCES]
+    sentences = _shortlist(sentences, query)
     if not sentences:
         return []
     vectors = _VECTORS.get(assistant, [s.text for s in sentences])
@@ -175,6 +176,18 @@ def score_sentences(
         if query.places and sentence.passage.place in query.places:
             sentence.score += PLACE_BONUS
     return sorted(sentences, key=lambda s: -s.score)
+
+
+def _shortlist(sentences: list[Sentence], query: Query) -> list[Sentence]:
+    """The likeliest EMBED_SENTENCES, plus the best few of each compared place, which the other
+    place's sentences could otherwise crowd out."""
+    ranked = sorted(sentences, key=lambda s: -s.score)
+    kept = ranked[:EMBED_SENTENCES]
+    if query.compare:
+        for place in query.places:
+            own = [s for s in ranked if s.passage.place == place]
+            kept.extend(s for s in own[:PLACE_SHORTLIST] if s not in kept)
+    return kept
 
 
 def answer_units(text: str) -> list[tuple[str, str]]:
@@ -250,31 +263,32 @@ def pick_points(ranked: list[Sentence], query: Query) -> list[Sentence]:
     """The best sentences, near-duplicates dropped, a few per document, every compared place represented."""
     if not ranked:
         return []
-    floor = ranked[0].score * POINT_FLOOR
     chosen: list[Sentence] = []
-    per_doc: dict[str, int] = defaultdict(int)
+    per_doc: dict[str, int] = {}
+
+    def take(sentence: Sentence) -> bool:
+        doc = sentence.passage.doc_id
+        if per_doc.get(doc, 0) >= POINTS_PER_IDEA or (doc not in per_doc and len(per_doc) >= MAX_IDEAS):
+            return False
+        if sentence in chosen or any(_same(sentence, other) for other in chosen):
+            return False
+        chosen.append(sentence)
+        per_doc[doc] = per_doc.get(doc, 0) + 1
+        return True
+
+    if query.compare:  # side by side means each place gets its say first, even below the floor
+        for place in query.places:
+            taken = 0
+            for sentence in (s for s in ranked if s.passage.place == place):
+                taken += take(sentence)
+                if taken >= COMPARE_POINTS:
+                    break
+    floor = ranked[0].score * POINT_FLOOR
     for sentence in ranked:
         if sentence.score < floor and len(chosen) >= 2:
             break
-        if per_doc[sentence.passage.doc_id] >= POINTS_PER_IDEA:
-            continue
-        if any(_same(sentence, other) for other in chosen):
-            continue
-        if sentence.passage.doc_id not in per_doc and len(per_doc) >= MAX_IDEAS:
-            continue
-        chosen.append(sentence)
-        per_doc[sentence.passage.doc_id] += 1
-    if query.compare:  # side by side means each place gets its say, even below the floor
-        for place in query.places:
-            have = sum(1 for s in chosen if s.passage.place == place)
-            for sentence in ranked:
-                if have >= COMPARE_POINTS:
-                    break
-                fresh = sentence.passage.place == place and sentence not in chosen
-                if fresh and not any(_same(sentence, other) for other in chosen):
-                    chosen.append(sentence)
-                    have += 1
-    return chosen
+        take(sentence)
+    return sorted(chosen, key=lambda s: -s.score)
 
 
 def _same(a: Sentence, b: Sentence) -> bool:
