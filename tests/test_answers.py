@@ -78,6 +78,17 @@ def test_idea_questions_draw_on_several_places_with_adaptation_questions(assista
     assert_citations_resolve(answer)
 
 
+def test_how_should_we_questions_quote_what_places_did_not_their_adaptation_questions(assistant: Assistant) -> None:
+    # "To adapt it locally" sections read like this question, but they hold questions, not evidence
+    answer = assistant.ask(
+        "We are about to move several agencies into one council building. How should we prepare the staff?"
+    )
+    assert answer.ideas[0].doc_id == "corpus/case-melton-co-location-workshops.md"
+    assert "Parkside" in answer.lead
+    assert not any(c.section.lower().startswith("to adapt") for c in answer.citations)
+    assert answer.ideas[0].adapt  # the adaptation questions still arrive, as questions
+
+
 def test_place_context_tailors_the_adaptation_questions(assistant: Assistant) -> None:
     question = "What did Melton do with its shared building?"
     plain = assistant.ask(question)

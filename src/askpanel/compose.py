@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from .chunking import ADAPT_HEADING, BULLET, split_sentences
+from .chunking import BULLET, split_sentences
 from .models import Answer, Citation, Idea, Passage
-from .retrieval import IDEAS_DECAY, SAME_DOC_DECAY, Hit, Snapshot, keyword_terms
+from .retrieval import IDEAS_DECAY, SAME_DOC_DECAY, Hit, Snapshot, is_adaptation, keyword_terms
 from .understand import Query, clean_question, understand
 
 if TYPE_CHECKING:
@@ -151,8 +151,6 @@ def score_sentences(
     total = sum(snap.weight(t) for t in wanted)
     sentences: list[Sentence] = []
     for rank, hit in enumerate(hits):
-        if hit.passage.section.lower().startswith(ADAPT_HEADING):
-            continue
         for index, (text, verbatim) in enumerate(answer_units(hit.passage.text)):
             if len(text.split()) >= 6 and not text.endswith((":", "?")):
                 sentence = Sentence(text, rank, hit.passage, index, verbatim=verbatim)
@@ -400,7 +398,7 @@ def adaptation(doc_id: str, snap: Snapshot) -> tuple[list[str], list[str]]:
     questions: list[str] = []
     for i in snap.by_doc.get(doc_id, []):
         passage = snap.passages[i]
-        if passage.section.lower().startswith(ADAPT_HEADING):
+        if is_adaptation(passage):
             for text in split_sentences(passage.text):
                 if text.endswith("?"):
                     questions.append(text)

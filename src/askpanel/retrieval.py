@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import passage_header
+from .chunking import ADAPT_HEADING, passage_header
 from .models import DocumentRecord, Passage
 from .store import FILTER_KEYS, Store, chroma_where
 
@@ -238,6 +238,7 @@ class Retriever:
         for ranking in (dense, keyword):
             for rank, (chunk_id, _) in enumerate(ranking):
                 fused[chunk_id] += 1.0 / (RRF_K + rank + 1)
+        _drop_adaptation_sections(snap, fused)
         dense_sim = dict(dense)
         bm25_score = dict(keyword)
         order = sorted(fused, key=lambda c: -fused[c])
@@ -266,6 +267,17 @@ class Retriever:
         top = np.argpartition(-scores, n - 1)[:n]  # a full sort of 100k scores costs more than the search
         top = top[np.argsort(-scores[top])]
         return [(snap.passages[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
+
+
+def _drop_adaptation_sections(snap: Snapshot, fused: dict[str, float]) -> None:
+    """'To adapt it locally' sections are questions for the reader: they match "how should we..."
+    questions well but hold nothing to quote, so they would take the places of passages of evidence."""
+    for chunk_id in [c for c in fused if is_adaptation(snap.passages[snap.by_id[c]])]:
+        del fused[chunk_id]
+
+
+def is_adaptation(passage: Passage) -> bool:
+    return passage.section.lower().startswith(ADAPT_HEADING)
 
 
 def diversify(hits: Sequence[Hit], k: int, decay: float = SAME_DOC_DECAY) -> list[Hit]:
