@@ -89,6 +89,19 @@ def test_how_should_we_questions_quote_what_places_did_not_their_adaptation_ques
     assert answer.ideas[0].adapt  # the adaptation questions still arrive, as questions
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["Tell me about Swindon's LIFE programme.", "How did places get partners to trust each other with data?"],
+)
+def test_answers_stay_short_enough_to_read(assistant: Assistant, question: str) -> None:
+    answer = assistant.ask(question)
+    outcomes = sum(1 for idea in answer.ideas for p in idea.points if p.startswith("What happened: "))
+    points = sum(len(idea.points) for idea in answer.ideas)
+    assert len(answer.ideas) <= 4
+    assert points - outcomes <= 14
+    assert all(len(idea.points) <= 6 for idea in answer.ideas)
+
+
 def test_place_context_tailors_the_adaptation_questions(assistant: Assistant) -> None:
     question = "What did Melton do with its shared building?"
     plain = assistant.ask(question)

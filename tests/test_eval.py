@@ -1,8 +1,7 @@
 """The golden question set, scored in CI beside the plain llama-index baseline.
 
-Gated here: recall@5 >= 0.9, citation precision >= 0.95, refusal accuracy >= 0.9, false refusals <= 5%,
-and beating the baseline. The key-fact gate (0.85) is not met yet (0.846, README "Measured figures"),
-so the key-fact rate is printed and must beat the baseline, but is not held to 0.85 here.
+Gated here, as the issue asks: recall@5 >= 0.9, key-fact hit rate >= 0.85, citation precision >= 0.95,
+refusal accuracy >= 0.9, false refusals <= 5%, and beating the baseline on each.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from askpanel import Assistant
-from askpanel.evaluation import GATES, MAX_FALSE_REFUSALS, load_items, run_eval
+from askpanel.evaluation import load_items, run_eval
 
 QUESTIONS = Path(__file__).parent / "eval" / "questions.yaml"
 
@@ -28,10 +27,12 @@ def test_askpanel_beats_the_llama_index_baseline_and_holds_its_gates(assistant: 
     print("\n" + result.table())
     ours, base = result.askpanel, result.baseline
     assert base is not None
-    assert ours.recall_at_5 >= GATES["recall_at_5"]
-    assert ours.citation_precision >= GATES["citation_precision"]
-    assert ours.refusal_accuracy >= GATES["refusal_accuracy"]
-    assert ours.false_refusals <= MAX_FALSE_REFUSALS
+    assert ours.recall_at_5 >= 0.9
+    assert ours.key_fact_rate >= 0.85
+    assert ours.citation_precision >= 0.95
+    assert ours.refusal_accuracy >= 0.9
+    assert ours.false_refusals <= 0.05
+    assert result.failures() == []  # `askpanel eval` exits non-zero on the same gates
     assert ours.recall_at_5 > base.recall_at_5
     assert ours.key_fact_rate > base.key_fact_rate
     assert ours.refusal_accuracy > base.refusal_accuracy

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .assistant import Assistant
 
 MAX_IDEAS = 4
-POINTS_PER_IDEA = 4
+POINTS_PER_IDEA = 5
+MAX_POINTS = 14  # the whole answer's points: depth goes where the evidence is, length stays bounded
 LEAD_GAIN = 0.2  # a second lead sentence must cover this share of the question the first leaves out
 COMPARE_POINTS = 2  # at least this many points for each place a comparison names
 POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
@@ -266,6 +267,8 @@ def pick_points(ranked: list[Sentence], query: Query) -> list[Sentence]:
 
     def take(sentence: Sentence) -> bool:
         doc = sentence.passage.doc_id
+        if len(chosen) >= MAX_POINTS:
+            return False
         if per_doc.get(doc, 0) >= POINTS_PER_IDEA or (doc not in per_doc and len(per_doc) >= MAX_IDEAS):
             return False
         if sentence in chosen or any(_same(sentence, other) for other in chosen):
