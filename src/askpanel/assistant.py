@@ -26,7 +26,8 @@ class Assistant:
         self.settings: Settings = load_settings(home=home, **overrides)
         self.store = Store(self.settings)
         self.embedder = Embedder(self.settings.embed_dtype, self.settings.embed_batch_size)
-        self.retriever = Retriever(self.store, self.settings.refresh_seconds)
+        cache = self.settings.home / "index" / self.settings.collection if self.settings.cache_index else None
+        self.retriever = Retriever(self.store, self.settings.refresh_seconds, cache)
         self._ingest_lock = threading.Lock()
 
     # -- ingest ---------------------------------------------------------------------------------

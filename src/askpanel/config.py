@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     top_k: int = 8  # passages handed to the composer
     min_score: float = 0.38  # refusal threshold on the evidence score; `askpanel eval` suggests a calibrated value
     refresh_seconds: float = 1.0  # how often an answering process looks for ingests by others
+    cache_index: bool = True  # keep the keyword index under home/index, so a restart loads it
 
     llm: Literal["", "openai", "ollama"] = ""
     llm_url: str = ""

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,9 +54,27 @@ class Snapshot:
 
     @classmethod
     def build(cls, revision: str, records: dict[str, DocumentRecord], passages: list[Passage]) -> Snapshot:
+        """Index the live passages among `passages` (those whose hash matches the manifest)."""
         live = [p for p in passages if p.doc_id in records and records[p.doc_id].content_hash == p.content_hash]
         live.sort(key=lambda p: (p.doc_id, p.position))
-        snap = cls(revision, records, live)
+        tokenizer = bm25 = None
+        if live:
+            import bm25s
+
+            tokenizer = keyword_tokenizer()
+            tokens = tokenizer.tokenize(
+                [f"{passage_header(p)}\n{p.text}" for p in live], return_as="tuple", show_progress=False
+            )
+            bm25 = bm25s.BM25()
+            bm25.index(tokens, show_progress=False)
+        return cls.assemble(revision, records, live, tokenizer, bm25)
+
+    @classmethod
+    def assemble(
+        cls, revision: str, records: dict[str, DocumentRecord], live: list[Passage], tokenizer: Any, bm25: Any
+    ) -> Snapshot:
+        """A snapshot from live passages in (doc_id, position) order and their keyword index, built or loaded."""
+        snap = cls(revision, records, live, tokenizer, bm25)
         snap.by_id = {p.chunk_id: i for i, p in enumerate(live)}
         by_doc: dict[str, list[int]] = defaultdict(list)
         for i, p in enumerate(live):
@@ -68,19 +87,11 @@ class Snapshot:
             "year": np.array([p.year for p in live], dtype=np.int64),
             "doc_id": np.array([p.doc_id for p in live], dtype=object),
         }
-        if live:
-            import bm25s
-
-            snap.tokenizer = keyword_tokenizer()
-            tokens = snap.tokenizer.tokenize(
-                [f"{passage_header(p)}\n{p.text}" for p in live], return_as="tuple", show_progress=False
-            )
-            snap.bm25 = bm25s.BM25()
-            snap.bm25.index(tokens, show_progress=False)
-            doc_freq = np.diff(snap.bm25.scores["indptr"])
+        if bm25 is not None:
+            doc_freq = np.diff(bm25.scores["indptr"])
             snap.idf = {
                 stem: float(np.log(1 + len(live) / max(1, doc_freq[i])))
-                for stem, i in snap.tokenizer.get_vocab_dict().items()
+                for stem, i in tokenizer.get_vocab_dict().items()
                 if i < len(doc_freq)
             }
         return snap
@@ -163,9 +174,10 @@ def _stemmer() -> Any:
 class Retriever:
     """Keeps a snapshot in step with Chroma and answers hybrid searches against it."""
 
-    def __init__(self, store: Store, refresh_seconds: float = 1.0) -> None:
+    def __init__(self, store: Store, refresh_seconds: float = 1.0, cache: Path | None = None) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
+        self.cache = cache  # where snapshots are saved, so a restart loads one instead of rebuilding it
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -195,7 +207,13 @@ class Retriever:
         self._checked = 0.0
 
     def _rebuild(self, old: Snapshot | None, revision: str) -> Snapshot:
+        from . import snapshot_cache
+
         records = self.store.records()
+        if old is None and self.cache is not None:
+            loaded = snapshot_cache.load(self.cache, revision, records)
+            if loaded is not None:
+                return loaded
         keep: list[Passage] = []
         fetch: list[str] = []
         for doc_id, record in records.items():
@@ -205,7 +223,10 @@ class Retriever:
             else:
                 fetch.append(doc_id)
         keep.extend(self.store.passages_of(fetch))
-        return Snapshot.build(revision, records, keep)
+        snap = Snapshot.build(revision, records, keep)
+        if self.cache is not None:  # off the answer's path: a save that dies with the process is cleared later
+            threading.Thread(target=snapshot_cache.save, args=(self.cache, snap), daemon=True).start()
+        return snap
 
     def _rebuild_in_background(self, old: Snapshot, revision: str) -> None:
         if self._building:
