@@ -390,7 +390,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=1000, help="generated documents (0 to skip)")
+    parser.add_argument("--docs", type=int, default=1600, help="generated documents, about 10,000 chunks (0 to skip)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--no-bundled", action="store_true", help="skip the bundled corpus")
     parser.add_argument("--out", type=Path, default=RESULTS / "ingest.json")

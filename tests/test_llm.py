@@ -202,8 +202,9 @@ def test_request_carries_question_and_cited_passages(llm_assistant: Assistant, s
 
 def test_wrong_citation_numbers_are_dropped(llm_assistant: Assistant, script: Script, base: Answer) -> None:
     wrong = next(c.n for c in base.citations if c.place != base.citations[0].place)
+    absent = len(base.citations) + 1
     script.reply = (
-        f"{claim(base, 1)} [1]. {claim(base, 2)} [2][9]. "
+        f"{claim(base, 1)} [1]. {claim(base, 2)} [2][{absent}]. "
         f"{claim(base, 1)}, as shown [{wrong}]. Families First changed everything [42]."
     )
     answer = llm_assistant.ask(QUESTION)

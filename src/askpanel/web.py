@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -247,9 +247,37 @@ class ChatUI:
         self.assistant = assistant
         self.settings = assistant.settings
         self._exports = tempfile.TemporaryDirectory(prefix="askpanel-exports-")
+        self._threads: Any = None  # the chat's worker threads, made on first use inside the server's event loop
 
     # -- asking ---------------------------------------------------------------------------------
-    def ask(
+    async def ask(
+        self,
+        question: str,
+        doc_types: list[str],
+        places: list[str],
+        themes: list[str],
+        place_context: str,
+        turns: list[Answer],
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Stream one answer: the question at once, then each version of the answer as it improves.
+
+        The answering runs in worker threads of the chat's own pool, one hop per version: sharing the
+        default pool with REST left chat users waiting for a thread at every step under load.
+        """
+        import anyio
+
+        question = (question or "").strip()
+        if not question:
+            yield self._view(turns, notice="Please type a question.", keep_question=True)
+            return
+        yield self._view(turns, pending=question)
+        if self._threads is None:
+            self._threads = anyio.CapacityLimiter(ASK_CONCURRENCY)
+        versions = self._versions(question, doc_types, places, themes, place_context, turns)
+        while (view := await anyio.to_thread.run_sync(next, versions, None, limiter=self._threads)) is not None:
+            yield view
+
+    def _versions(
         self,
         question: str,
         doc_types: list[str],
@@ -258,19 +286,15 @@ class ChatUI:
         place_context: str,
         turns: list[Answer],
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer: the question at once, then each version of the answer as it improves."""
-        question = (question or "").strip()
-        if not question:
-            yield self._view(turns, notice="Please type a question.", keep_question=True)
-            return
+        """Views of the answer: with an LLM, each checked version as it streams; always the final one last."""
         history = [a.question for a in turns]
-        yield self._view(turns, pending=question)
-        answer: Answer | None = None
         try:
             filters = build_filters(doc_types, places, themes)
             context = (place_context or "")[:MAX_PLACE_CONTEXT_CHARS]
+            answer: Answer | None = None
             for answer in self.assistant.ask_stream(question, filters, history, context):
-                yield self._view([*turns, answer], state=turns)
+                if self.settings.llm:  # a rewrite streams after the extractive answer: show each version
+                    yield self._view([*turns, answer], state=turns)
         except FilterError as exc:
             yield self._view(turns, notice=str(exc), keep_question=True)
             return
