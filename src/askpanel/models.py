@@ -59,6 +59,7 @@ class Passage:
     def metadata(self) -> dict[str, Any]:
         """Chroma metadata: scalars, plus themes as a list (Chroma 1.x stores arrays)."""
         meta: dict[str, Any] = {
+            "text": self.text,  # here rather than as a Chroma document: its full-text index would double write time
             "doc_id": self.doc_id,
             "title": self.title,
             "doc_type": self.doc_type,
@@ -78,11 +79,11 @@ class Passage:
         return meta
 
     @classmethod
-    def from_chroma(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
+    def from_chroma(cls, chunk_id: str, document: str | None, meta: dict[str, Any]) -> Passage:
         return cls(
             chunk_id=chunk_id,
             doc_id=str(meta["doc_id"]),
-            text=text,
+            text=str(meta.get("text", document or "")),  # stores written before text moved to metadata
             title=str(meta.get("title", "")),
             doc_type=str(meta.get("doc_type", "")),
             content_hash=str(meta.get("content_hash", "")),

@@ -138,7 +138,6 @@ class Store:
                 lambda s, b=batch, v=vectors[start : start + PAGE]: s._chunks.upsert(
                     ids=[p.chunk_id for p in b],
                     embeddings=v,
-                    documents=[p.text for p in b],
                     metadatas=[p.metadata() for p in b],
                 )
             )
@@ -161,13 +160,21 @@ class Store:
             self._call(lambda s: s._manifest.delete(ids=list(doc_ids)))
 
     def sweep(self, doc_ids: Sequence[str], live: dict[str, DocumentRecord]) -> None:
-        """Delete chunks of these documents that the manifest does not name, then drop the markers."""
-        for doc_id in doc_ids:
-            record = live.get(doc_id)
-            where: dict[str, Any] = {"doc_id": doc_id}
-            if record is not None:
-                where = {"$and": [where, {"content_hash": {"$ne": record.content_hash}}]}
-            self._call(lambda s, w=where: s._chunks.delete(where=w))
+        """Delete chunks of these documents that the manifest does not name, then drop the markers.
+
+        One read and at most one delete per 200 documents: a delete per document cost more than
+        writing the chunks of a fresh ingest.
+        """
+        for start in range(0, len(doc_ids), 200):
+            where = {"doc_id": {"$in": list(doc_ids[start : start + 200])}}
+            stale = [
+                chunk_id
+                for ids, metas in self._call(lambda s, w=where: list(_pages(s._chunks, where=w)))
+                for chunk_id, meta in zip(ids, metas, strict=True)
+                if (record := live.get(str(meta["doc_id"]))) is None or record.content_hash != meta["content_hash"]
+            ]
+            if stale:
+                self._call(lambda s, ids=stale: s._chunks.delete(ids=ids))
         if doc_ids:
             self._call(lambda s: s._manifest.delete(ids=[f"pending:{d}" for d in doc_ids]))
 
@@ -221,10 +228,12 @@ class Store:
 
 def _schema(space: str) -> Any:
     """A vector index with no embedding function: without this Chroma 1.5 stores its own ONNX model in every new
-    collection's schema and would embed (downloading the model) any text added without a vector."""
-    from chromadb.api.types import Schema, VectorIndexConfig
+    collection's schema and would embed (downloading the model) any text added without a vector. Passage text
+    is never filtered on, so it gets no inverted index."""
+    from chromadb.api.types import Schema, StringInvertedIndexConfig, VectorIndexConfig
 
-    return Schema().create_index(VectorIndexConfig(space=space, embedding_function=None))  # type: ignore[arg-type]
+    schema = Schema().create_index(VectorIndexConfig(space=space, embedding_function=None))  # type: ignore[arg-type]
+    return schema.delete_index(StringInvertedIndexConfig(), key="text")
 
 
 def chroma_where(filters: dict[str, Any]) -> dict[str, Any] | None:
