@@ -102,6 +102,14 @@ def test_answers_stay_short_enough_to_read(assistant: Assistant, question: str) 
     assert all(len(idea.points) <= 6 for idea in answer.ideas)
 
 
+def test_a_note_on_what_sources_lack_does_not_lead_when_a_fact_scores_close(assistant: Assistant) -> None:
+    answer = assistant.ask(
+        "After the Leicestershire borough lost its headquarters to the blaze, what did it put up in their place?"
+    )
+    assert not re.match(r"(Whether|No source|No evaluation|It is unclear|The stored sources)", answer.lead)
+    assert "Melton" in answer.lead
+
+
 def test_place_context_tailors_the_adaptation_questions(assistant: Assistant) -> None:
     question = "What did Melton do with its shared building?"
     plain = assistant.ask(question)

@@ -49,6 +49,8 @@ _FIGURE_QUESTION = re.compile(
     re.I,
 )
 _LEANS_BACK = re.compile(r"^(this|that|these|those|it|its|they|their|such|both|also|the same|he|she|there)\b", re.I)
+# A note on what the sources do not say: honest as a point, but no answer to lead with when a fact scores close
+_CAVEAT = re.compile(r"^(whether|no source|no evaluation|it is unclear|the stored sources)\b", re.I)
 _OUTCOME_SECTION = re.compile(r"happen|outcome|result|impact|figures", re.I)
 _DIGIT = re.compile(r"\d")
 
@@ -337,7 +339,7 @@ class Citations:
 
 def _lead(chosen: list[Sentence], citations: Citations, wanted: set[str], snap: Snapshot) -> str:
     """The best sentence that stands on its own, plus one more when it answers a part the first leaves out."""
-    first = next((s for s in chosen if not _LEANS_BACK.match(s.text) and s.score >= 0.85 * chosen[0].score), chosen[0])
+    first = next((s for s in chosen if _can_lead(s) and s.score >= 0.85 * chosen[0].score), chosen[0])
     lead = f"{first.text} [{citations.mark(first)}]"
     missing = wanted - set(keyword_terms(first.text))
     total = sum(snap.weight(t) for t in wanted) or 1.0
@@ -345,13 +347,15 @@ def _lead(chosen: list[Sentence], citations: Citations, wanted: set[str], snap: 
     def gain(s: Sentence) -> float:
         return sum(snap.weight(t) for t in missing & set(keyword_terms(s.text))) / total
 
-    others = [
-        s for s in chosen[:6] if s is not first and s.score >= 0.7 * first.score and not _LEANS_BACK.match(s.text)
-    ]
+    others = [s for s in chosen[:6] if s is not first and s.score >= 0.7 * first.score and _can_lead(s)]
     best = max(others, key=gain, default=None)
     if best is not None and gain(best) >= LEAD_GAIN:
         lead += f" {best.text} [{citations.mark(best)}]"
     return lead
+
+
+def _can_lead(sentence: Sentence) -> bool:
+    return not _LEANS_BACK.match(sentence.text) and not _CAVEAT.match(sentence.text)
 
 
 def make_idea(
