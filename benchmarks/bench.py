@@ -1,9 +1,10 @@
 """Answer benchmarks: retrieval and whole-answer latency, cold start and memory, from the bundled corpus to 100k chunks.
 
 Usage: python benchmarks/bench.py [--sizes 1x,10x,100x,100000] [--questions 40]
-Each size runs in its own process, so its peak memory and cold start are its own. Stores larger than the
-bundled corpus are generated: bundled passages with their sentences reshuffled, and their real embeddings
-plus small noise (renormalised), so no 100k-chunk embedding run is needed; the output says so.
+Each size runs in its own process, twice: the first start after an ingest builds and saves the keyword
+index, the second loads it; each has its own peak memory and cold start. Stores larger than the bundled
+corpus are generated: bundled passages with their sentences reshuffled, and their real embeddings plus
+small noise (renormalised), so no 100k-chunk embedding run is needed; the output says so.
 """
 
 from __future__ import annotations
@@ -180,13 +181,21 @@ def run_size(size: str, n_questions: int, workdir: Path) -> dict:
         bundled = Assistant(home=workdir / "probe")
         bundled.ingest([ROOT / "corpus"])
         data = build_synthetic(home, chunks_for(size, bundled.store.count()))
+    # The first start after an ingest builds the keyword index from Chroma and saves it; every later
+    # start loads the saved one. Both are measured; the figures of the second run are the ones kept.
+    first = measure_in_child(home, n_questions, data)
+    again = measure_in_child(home, n_questions, data)
+    return {"size": size, **again, "cold_start_first_after_ingest_s": first["cold_start_to_first_answer_s"]}
+
+
+def measure_in_child(home: Path, n_questions: int, data: str) -> dict:
     result = subprocess.run(
         [sys.executable, __file__, "--measure", str(home), "--questions", str(n_questions), "--data", data],
         capture_output=True,
         text=True,
         check=True,
     )
-    return {"size": size, **json.loads(result.stdout.strip().splitlines()[-1])}
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -213,14 +222,14 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def table(rows: list[dict]) -> str:
     head = "| chunks | data | retrieval p50/p95 ms | answer p50/p95 ms | llama-index top2 p95 ms "
-    head += "| cold start s | peak MB |"
+    head += "| cold start s (first after ingest) | peak MB |"
     lines = [head, "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['chunks']:,} | {'real' if r['size'] == '1x' else 'generated'} "
             f"| {r['retrieval_ms']['p50']}/{r['retrieval_ms']['p95']} "
             f"| {r['answer_ms']['p50']}/{r['answer_ms']['p95']} | {r['baseline_llama_index_top2_ms']['p95']} "
-            f"| {r['cold_start_to_first_answer_s']} | {r['peak_rss_mb']} |"
+            f"| {r['cold_start_to_first_answer_s']} ({r['cold_start_first_after_ingest_s']}) | {r['peak_rss_mb']} |"
         )
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ import pytest
 from askpanel import Assistant
 from askpanel.store import Store
 
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 QUESTION = "When did a fire destroy Melton's council offices?"
 
 
@@ -136,3 +137,22 @@ def test_saving_keeps_two_indexes_and_clears_what_killed_processes_left(fresh_ho
     assert len([n for n in left if not n.startswith(".partial-")]) == 2
     assert ".partial-killed" not in left
     assert ".partial-in-progress" in left  # another process may still be writing it
+
+
+def test_the_ingest_command_leaves_the_index_ready_for_the_next_start(
+    tmp_path: Path, no_passage_reads: list[int]
+) -> None:
+    from click.testing import CliRunner
+
+    from askpanel.cli import main
+
+    home = tmp_path / "cli-home"  # not fresh_home: this store must start empty
+    result = CliRunner().invoke(main, ["--home", str(home), "ingest", str(CORPUS)])
+    assert result.exit_code == 0, result.output
+    wait_for_save(home)
+    no_passage_reads.clear()
+
+    answer = Assistant(home=home).ask(QUESTION)
+
+    assert answer.covered
+    assert no_passage_reads == []

@@ -101,6 +101,10 @@ class Assistant:
 
             yield from stream_with_llm(answer, self.settings)
 
+    def prepare_index(self) -> None:
+        """Build the keyword index now and save it, so the next process to start loads it instead."""
+        self.retriever.snapshot()
+
     def warm(self) -> None:
         """Load the model and the keyword index now rather than on the first question."""
         self.embedder.embed_one("warm up")

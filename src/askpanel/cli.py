@@ -33,7 +33,10 @@ def _assistant(ctx: click.Context):  # type: ignore[no-untyped-def]
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, rebuild: bool, as_json: bool) -> None:
     """Ingest files or folders (default: the corpus folder). Unchanged files are skipped."""
-    report = _assistant(ctx).ingest(list(paths) or None, dry_run=dry_run, rebuild=rebuild)
+    assistant = _assistant(ctx)
+    report = assistant.ingest(list(paths) or None, dry_run=dry_run, rebuild=rebuild)
+    if not dry_run and (report.added or report.updated or report.removed):
+        assistant.prepare_index()  # the first start after this ingest then loads the index, not builds it
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
     sys.exit(0 if report.ok else 1)
 

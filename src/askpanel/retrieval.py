@@ -224,8 +224,8 @@ class Retriever:
                 fetch.append(doc_id)
         keep.extend(self.store.passages_of(fetch))
         snap = Snapshot.build(revision, records, keep)
-        if self.cache is not None:  # off the answer's path: a save that dies with the process is cleared later
-            threading.Thread(target=snapshot_cache.save, args=(self.cache, snap), daemon=True).start()
+        if self.cache is not None:  # off the answer's path; not a daemon, so a short CLI run still finishes it
+            threading.Thread(target=snapshot_cache.save, args=(self.cache, snap), name="askpanel-save-index").start()
         return snap
 
     def _rebuild_in_background(self, old: Snapshot, revision: str) -> None:
