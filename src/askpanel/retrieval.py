@@ -224,7 +224,10 @@ class Retriever:
                 fetch.append(doc_id)
         keep.extend(self.store.passages_of(fetch))
         snap = Snapshot.build(revision, records, keep)
-        if self.cache is not None:  # off the answer's path; not a daemon, so a short CLI run still finishes it
+        # Saved when a start had to build it, for the next start; a serving process that refreshes after
+        # every ingest commit does not spend its cores saving each version. Off the answer's path, and not a
+        # daemon thread, so a short CLI run still finishes the save.
+        if old is None and self.cache is not None:
             threading.Thread(target=snapshot_cache.save, args=(self.cache, snap), name="askpanel-save-index").start()
         return snap
 
