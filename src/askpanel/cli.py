@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def _assistant(ctx: click.Context):  # type: ignore[no-untyped-def]
 def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, rebuild: bool, as_json: bool) -> None:
     """Ingest files or folders (default: the corpus folder). Unchanged files are skipped."""
     assistant = _assistant(ctx)
+    if hasattr(os, "nice"):  # embedding takes every core it can: people asking questions meanwhile come first
+        os.nice(assistant.settings.ingest_nice)
     report = assistant.ingest(list(paths) or None, dry_run=dry_run, rebuild=rebuild)
     if not dry_run and (report.added or report.updated or report.removed):
         assistant.prepare_index()  # the first start after this ingest then loads the index, not builds it

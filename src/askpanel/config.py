@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = 64
     chunk_words: int = 160  # target passage length; MiniLM reads at most 256 word pieces
     max_file_mb: float = 50.0
+    ingest_nice: int = (
+        10  # `askpanel ingest` runs at this niceness, so a server answering on the same cores comes first
+    )
 
     top_k: int = 8  # passages handed to the composer
     min_score: float = 0.38  # refusal threshold on the evidence score; `askpanel eval` suggests a calibrated value
