@@ -78,6 +78,18 @@ def write_markdown_corpus(folder: Path, n: int, seed: int = 0, paragraphs: tuple
     return paths
 
 
+def one_case_study(folder: Path, place: str, what_they_did: str) -> Path:
+    """A folder holding one small case study about `place`, ready to ingest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{place.lower()}.md"
+    path.write_text(
+        f"---\ntitle: {place} hub\ndoc_type: case_study\nplace: {place}\nsources: [https://example.org]\n---\n"
+        f"## What they did\n{what_they_did}\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
 def markdown_case(rng, i: int, paragraphs: tuple[int, int] = (2, 4)) -> str:
     """One plausible case study in Markdown with front matter, drawn from `rng`."""
     place = rng.choice(_PLACES)

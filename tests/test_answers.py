@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import one_case_study
 
 from askpanel import Answer, Assistant
 from askpanel.retrieval import FilterError
@@ -222,12 +223,10 @@ def test_keyword_index_learns_words_from_documents_ingested_after_it_was_built(
 ) -> None:
     assistant = Assistant(home=fresh_home, refresh_seconds=0)
     assert assistant.retriever.snapshot().passages  # built once over the bundled corpus
-    docs = tmp_path / "later"
-    docs.mkdir()
-    (docs / "quillbridge.md").write_text(
-        "---\ntitle: Quillbridge hub\ndoc_type: case_study\nplace: Quillbridge\nsources: [https://example.org]\n---\n"
-        "## What they did\nQuillbridge opened a shared zanfold hub in 2019 with seven partner agencies.\n",
-        encoding="utf-8",
+    docs = one_case_study(
+        tmp_path / "later",
+        "Quillbridge",
+        "Quillbridge opened a shared zanfold hub in 2019 with seven partner agencies.",
     )
     assert assistant.ingest([docs]).ok
     assert "zanfold" in assistant.retriever.snapshot().known_terms()

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import one_case_study
 
 from askpanel import Assistant
 from askpanel.store import Store
@@ -67,12 +68,8 @@ def test_a_restart_loads_the_saved_index_and_answers_the_same(fresh_home: Path, 
 def test_an_ingest_makes_the_saved_index_stale_and_a_restart_rebuilds(fresh_home: Path, tmp_path: Path) -> None:
     Assistant(home=fresh_home).ask(QUESTION)
     wait_for_save(fresh_home)
-    docs = tmp_path / "new"
-    docs.mkdir()
-    (docs / "zorbleton.md").write_text(
-        "---\ntitle: Zorbleton hub\ndoc_type: case_study\nplace: Zorbleton\nsources: [https://example.org]\n---\n"
-        "## What they did\nZorbleton council put its frobnication desk beside the housing team in 2013.\n",
-        encoding="utf-8",
+    docs = one_case_study(
+        tmp_path / "new", "Zorbleton", "Zorbleton council put its frobnication desk beside the housing team in 2013."
     )
     assert Assistant(home=fresh_home).ingest([docs]).ok
 

@@ -273,11 +273,7 @@ class Retriever:
 
     def _dense(self, snap: Snapshot, vector: np.ndarray, filters: dict[str, Any]) -> list[tuple[str, float]]:
         rows = self.store.dense(vector, min(CANDIDATES, len(snap.passages)), chroma_where(filters))
-        return [
-            (chunk_id, sim)
-            for chunk_id, doc_id, content_hash, sim in rows
-            if chunk_id in snap.by_id and snap.records[doc_id].content_hash == content_hash
-        ]
+        return [(chunk_id, sim) for chunk_id, sim in rows if chunk_id in snap.by_id]  # the id carries the hash
 
     def _keyword(self, snap: Snapshot, query: str, filters: dict[str, Any]) -> list[tuple[str, float]]:
         ids = snap.tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)[0]

@@ -209,21 +209,19 @@ class Store:
     def count(self) -> int:
         return int(self._call(lambda s: s._chunks.count()))
 
-    def dense(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[str, str, str, float]]:
-        """(chunk_id, doc_id, content_hash, cosine similarity) of the nearest passages."""
+    def dense(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+        """(chunk_id, cosine similarity) of the nearest passages. Ids only: a chunk id names its document's
+        content hash, so the caller knows which are live without their metadata (a kilobyte of text each)."""
         if n <= 0:
             return []
 
         def query(s: Store) -> Any:
             return s._chunks.query(
-                query_embeddings=[vector.tolist()], n_results=n, where=where or None, include=["metadatas", "distances"]
+                query_embeddings=[vector.tolist()], n_results=n, where=where or None, include=["distances"]
             )
 
         got = self._call(query)
-        return [
-            (cid, str(meta["doc_id"]), str(meta["content_hash"]), 1.0 - float(dist))
-            for cid, meta, dist in zip(got["ids"][0], got["metadatas"][0], got["distances"][0], strict=True)
-        ]
+        return [(cid, 1.0 - float(dist)) for cid, dist in zip(got["ids"][0], got["distances"][0], strict=True)]
 
 
 def _schema(space: str) -> Any:

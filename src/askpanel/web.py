@@ -273,24 +273,17 @@ class ChatUI:
         yield self._view(turns, pending=question)
         if self._threads is None:
             self._threads = anyio.CapacityLimiter(ASK_CONCURRENCY)
-        versions = self._versions(question, doc_types, places, themes, place_context, turns)
+        context = (place_context or "")[:MAX_PLACE_CONTEXT_CHARS]
+        versions = self._versions(question, build_filters(doc_types, places, themes), context, turns)
         while (view := await anyio.to_thread.run_sync(next, versions, None, limiter=self._threads)) is not None:
             yield view
 
     def _versions(
-        self,
-        question: str,
-        doc_types: list[str],
-        places: list[str],
-        themes: list[str],
-        place_context: str,
-        turns: list[Answer],
+        self, question: str, filters: dict[str, Any], context: str, turns: list[Answer]
     ) -> Iterator[tuple[Any, ...]]:
         """Views of the answer: with an LLM, each checked version as it streams; always the final one last."""
         history = [a.question for a in turns]
         try:
-            filters = build_filters(doc_types, places, themes)
-            context = (place_context or "")[:MAX_PLACE_CONTEXT_CHARS]
             answer: Answer | None = None
             for answer in self.assistant.ask_stream(question, filters, history, context):
                 if self.settings.llm:  # a rewrite streams after the extractive answer: show each version
