@@ -58,6 +58,12 @@ class Assistant:
         records = self.retriever.snapshot().records.values()
         return sorted(records, key=lambda r: (order.get(r.doc_type, 3), r.place, r.title))
 
+    def health(self) -> int:
+        """The number of live documents, after a round trip to the store: raises StoreUnavailable when it is down,
+        even while answers could still come from the last snapshot."""
+        self.store.revision()
+        return len(self.retriever.snapshot().records)
+
     def places(self) -> list[str]:
         return self.retriever.snapshot().places()
 
