@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,17 @@ def assert_whole(store) -> dict[str, tuple[str, list[str]]]:
     return state
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Ask a child process to end; kill it if it has not within `timeout` seconds."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class ChromaServer:
     """A real `chroma run` process on a free local port; stop() and start() again on the same port and path."""
 
@@ -190,7 +202,6 @@ class ChromaServer:
         self.process = None
 
     def start(self, timeout: float = 60.0) -> None:
-        import subprocess
         import sys
         import time
         import urllib.request
@@ -218,15 +229,7 @@ class ChromaServer:
         pytest.fail(f"chroma server did not come up on {self.url}:\n{self.log.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> None:
-        import subprocess
-
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=15)
         self.process = None
 
 

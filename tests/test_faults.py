@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ChromaServer, whole_state
+from conftest import ChromaServer, stop_process, whole_state
 from test_ingest import SERVER_DOCS, run_cli
 
 from askpanel import Assistant
@@ -85,13 +85,7 @@ class AppProcess:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=20)
         self.process = None
 
 
