@@ -21,8 +21,8 @@ run: install
 	$(PY) app.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks ingest.py app.py
-	$(VENV)/bin/ruff format --check src tests benchmarks ingest.py app.py
+	$(VENV)/bin/ruff check src tests benchmarks scripts ingest.py app.py
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts ingest.py app.py
 	$(VENV)/bin/mypy src
 
 test: install lint

@@ -171,10 +171,11 @@ class Citation:
     place: str
     section: str
     page: str
-    url: str
+    url: str  # the page that supports the quoted sentences (the document's first source when unknown)
     quote: str
     score: float
     passage: str = ""
+    urls: list[str] = field(default_factory=list)  # every page behind the quoted sentences, best first
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,17 @@ class Idea:
     conditions: list[str] = field(default_factory=list)
 
 
+ANSWER_STATUSES = ("covered", "partial", "not_covered")
+
+
 @dataclass
 class Answer:
-    """Everything a front end needs to show one answer."""
+    """Everything a front end needs to show one answer.
+
+    status: "covered" (the lead answers the question), "partial" (the sources cover the subject but not the
+    detail asked for: the lead says so, and the ideas hold what they do say) or "not_covered" (a refusal
+    naming the nearest material). `covered` is True only for "covered".
+    """
 
     question: str
     covered: bool
@@ -207,6 +216,12 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     corpus_revision: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    status: str = ""
+    kind: str = ""  # what the question asks for: who, when, where, how_many, why, which, yes_no, ideas, compare, ...
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "covered" if self.covered else "not_covered"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
