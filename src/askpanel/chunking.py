@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable
 from functools import cache
 
-from .models import Document, Passage
+from .models import Document, Passage, SourceSpan
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: passages carry the source pages of their paragraphs
 ADAPT_HEADING = "to adapt it locally"
 BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
@@ -73,13 +73,27 @@ def chunk_document(doc: Document, target_words: int = 160) -> list[Passage]:
                     region=doc.region,
                     themes=doc.themes,
                     year=doc.year,
-                    url=url,
+                    url=_first_url(section.sources, start, end) or url,
                     start=offset + start,
                     end=offset + end,
+                    sources=_spans_within(section.sources, start, end),
                 )
             )
         offset += len(section.text) + 2
     return passages
+
+
+def _spans_within(spans: tuple[SourceSpan, ...], start: int, end: int) -> tuple[SourceSpan, ...]:
+    """The section's source spans that overlap [start, end), in the passage's own coordinates."""
+    return tuple(
+        SourceSpan(max(s.start, start) - start, min(s.end, end) - start, s.urls, s.editorial)
+        for s in spans
+        if s.start < end and start < s.end
+    )
+
+
+def _first_url(spans: tuple[SourceSpan, ...], start: int, end: int) -> str:
+    return next((s.urls[0] for s in _spans_within(spans, start, end) if s.urls), "")
 
 
 def _pack(text: str, target: int) -> list[tuple[int, int, str]]:

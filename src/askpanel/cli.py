@@ -64,7 +64,12 @@ def ask(ctx: click.Context, question: str, as_json: bool, filters: tuple[str, ..
         answer = _assistant(ctx).ask(question, filters=parsed, place_context=place_context)
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from exc
-    click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if as_json else answer.markdown)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        from .markdown import render_text
+
+        click.echo(render_text(answer))
 
 
 @main.command(name="eval")

@@ -1,37 +1,32 @@
-"""Compose the extractive answer: score sentences, pick a lead, group points into ideas, number citations."""
+"""Compose the extractive answer: score sentences, pick the lead that answers what was asked, shape the rest."""
 
 from __future__ import annotations
 
-import html
 import re
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import numpy as np
 
+from . import facts
 from .chunking import BULLET, split_sentences
-from .models import Answer, Citation, Idea, Passage
-from .retrieval import IDEAS_DECAY, SAME_DOC_DECAY, Hit, Snapshot, is_adaptation, keyword_terms
+from .ideas import Citations, make_idea
+from .intent import IDEA_CUES, Intent, dashless, missing_sentence
+from .markdown import render_markdown
+from .models import Answer, Idea, Passage
+from .retrieval import IDEAS_DECAY, SAME_DOC_DECAY, Hit, Snapshot, keyword_terms
 from .understand import Query, clean_question, understand
 
 if TYPE_CHECKING:
     from .assistant import Assistant
 
-MAX_IDEAS = 4
-POINTS_PER_IDEA = 5
-MAX_POINTS = 14  # the whole answer's points: depth goes where the evidence is, length stays bounded
-LEAD_GAIN = 0.2  # a second lead sentence must cover this share of the question the first leaves out
-COMPARE_POINTS = 2  # at least this many points for each place a comparison names
-POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
-ADAPT_PER_IDEA = 3
 DUPLICATE_COSINE = 0.9
 EMBED_SENTENCES = 24
+TYPED_SHORTLIST = 8  # sentences carrying the kind of fact asked for, embedded even when outside the shortlist
 PLACE_SHORTLIST = 6  # in a comparison, sentences of each place embedded even when outside the shortlist
 W_COS, W_OVERLAP, W_RANK = 0.6, 0.25, 0.15  # sentence score: meaning, shared rare words, passage rank
 PLACE_BONUS = 0.05  # sentences about a place the question names (or carries over) rank a little higher
@@ -39,6 +34,21 @@ UNKNOWN_PENALTY = 0.3  # share of the question's words absent from the corpus vo
 NAME_PENALTY = 0.25  # a capitalised name or acronym the corpus never mentions ("Kerslake", "GDPR")
 FIGURE_PENALTY = 0.25  # a year or figure in the question absent from the passages of the best sentences
 EVIDENCE_SENTENCES = 5
+# The lead: relevance first, then whether a sentence carries the kind of fact asked, names what it is about,
+# matches the years and figures asked, names the noun asked for, and stands on its own.
+W_KIND, W_FOCUS, W_CONSTRAINT, W_HEAD, W_ALONE = 0.5, 0.25, 0.3, 0.2, 0.2  # each: the share lost when lacking it
+LEAD_POOL = 0.55  # lead candidates score at least this share of the best sentence
+ANSWER_POOL = 0.5  # a sentence this close to the best can show that the detail asked for is covered
+CAVEAT_POOL = 0.8  # a note on what the sources lack this close to the best says the detail is not covered
+CAVEAT_DETAIL = 0.4  # ... when it shares this much of what the question asks (beyond the names it is about)
+LEAD_GAIN = 0.2  # a second lead sentence must cover this share of the question the first leaves out
+POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
+LOOKUP_POINTS = 5  # a look-up: the lead and up to this many supporting points
+MAX_IDEAS = 3
+IDEA_POINTS = 3
+COMPARE_POINTS = 3
+SUPPORT_POINTS = 2  # report and context points beside the idea cards
+COVER_GAIN = 1.0  # how much a point's value grows with the share of the question it covers that others have not
 _NAME = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
 _NUMBER = re.compile(r"\b\d[\d,./]*\d\b")
 NOT_COVERED = "The corpus does not cover this question, so askpanel will not guess."
@@ -48,10 +58,25 @@ _FIGURE_QUESTION = re.compile(
     r"|effect|sav(?:e|ed|ing|ings)|paid|pay|funded|funding|work(?:ed)?\?)|£",
     re.I,
 )
-_LEANS_BACK = re.compile(r"^(this|that|these|those|it|its|they|their|such|both|also|the same|he|she|there)\b", re.I)
+_LEANS_BACK = re.compile(
+    r"^(?:(?i:this|that|these|those|it|its|they|their|such|both|also|the same|he|she|his|her|there|here|then"
+    r"|however|but|and|so)\b|[Tt]he (?:team|programme|scheme|project|pilot|service|network|centre|panel|council"
+    r"|fund|award|report|building|initiative|partnership|board|group|hub|car|force|task force|approach|model"
+    r"|work|account|review|study|document|same|two|three|four|first|second|latter|former|other)\b(?! of\b))"
+)
+_SHORT_NAME = re.compile(r"^The ((?:[A-Z][\w’'-]*\s?){1,3})")
+# "After the fire, ..." or "At that time, ...": an opening that points back at something the reader hasn't seen
+_POINTS_BACK = re.compile(
+    r"^(?:after|before|during|since|following|by|at|in|from|with|under|for|on|despite|unlike|like) "
+    r"(?:the|that|this|those|these|its|their|such) [\w'’-]+(?: [\w'’-]+)?,",
+    re.I,
+)
 # A note on what the sources do not say: honest as a point, but no answer to lead with when a fact scores close
-_CAVEAT = re.compile(r"^(whether|no source|no evaluation|it is unclear|the stored sources)\b", re.I)
-_OUTCOME_SECTION = re.compile(r"happen|outcome|result|impact|figures", re.I)
+_CAVEAT = re.compile(
+    r"^(whether|no source|no evaluation|it is unclear|it is not known|the stored sources|no available|neither "
+    r"(?:available )?source|none of the|the sources? (?:do|does|did) not|no figures?|no independent)\b",
+    re.I,
+)
 _DIGIT = re.compile(r"\d")
 
 
@@ -70,6 +95,12 @@ class Sentence:
     @property
     def quote(self) -> str:
         return self.verbatim or self.text
+
+    @property
+    def editorial(self) -> bool:
+        """Whether askpanel's editors wrote it as a reading aid ([^ours]) rather than a source saying it."""
+        start = self.passage.text.find(self.quote)
+        return start >= 0 and self.passage.pages_for(start, start + len(self.quote))[1]
 
 
 class SentenceVectors:
@@ -116,9 +147,10 @@ def compose(
     sentences = score_sentences(assistant, snap, query, vector, hits)
     confidence = evidence(sentences, query.text if query.follow_up else query.question, snap)
     if confidence < assistant.settings.min_score:
-        answer = not_covered(asked, hits, snap)
+        answer = not_covered(asked, hits)
     else:
-        answer = build_answer(asked, query, sentences, snap, place_context, assistant)
+        answer = build_answer(asked, query, sentences, snap, place_context)
+    answer.kind = "compare" if query.compare else "ideas" if query.ideas else query.intent.wants
     answer.corpus_revision = snap.revision
     answer.confidence = round(confidence, 4)
     timings["compose"] = _ms(started)
@@ -152,12 +184,13 @@ def score_sentences(
     """
     wanted = question_terms(query)
     total = sum(snap.weight(t) for t in wanted)
+    aliases = _aliases(query.focus, snap)
     sentences: list[Sentence] = []
     for rank, hit in enumerate(hits):
         for index, (text, verbatim) in enumerate(answer_units(hit.passage.text)):
             if len(text.split()) >= 6 and not text.endswith((":", "?")):
                 sentence = Sentence(text, rank, hit.passage, index, verbatim=verbatim)
-                shared = wanted & set(keyword_terms(text))
+                shared = wanted & sentence_terms(text, aliases)
                 sentence.overlap = sum(snap.weight(t) for t in shared) / total if total else 0.0
                 sentence.score = 0.5 * sentence.overlap + 0.3 * _rank_score(rank) + 0.2 * hit.dense
                 sentences.append(sentence)
@@ -179,15 +212,45 @@ def score_sentences(
     return sorted(sentences, key=lambda s: -s.score)
 
 
+def _aliases(names: list[str], snap: Snapshot) -> list[tuple[re.Pattern[str], set[str]]]:
+    """Other ways the corpus names what the question names: "PSTN" for the Public Service Transformation
+    Network, or the name in full for an acronym; a sentence using one shares the question's words."""
+    known = snap.acronyms()
+    aliases = []
+    for name in names:
+        stems = set(keyword_terms(name))
+        if known.get(name):  # the question used the acronym
+            aliases.append((re.compile(re.escape(known[name]), re.I), stems))
+        acronym = facts.acronym_of(name)
+        if acronym and acronym in known:
+            aliases.append((re.compile(rf"\b{acronym}\b"), stems))
+    return aliases
+
+
+def sentence_terms(text: str, aliases: list[tuple[re.Pattern[str], set[str]]]) -> set[str]:
+    terms = set(keyword_terms(text))
+    for pattern, stems in aliases:
+        if pattern.search(text):
+            terms |= stems
+    return terms
+
+
 def _shortlist(sentences: list[Sentence], query: Query) -> list[Sentence]:
-    """The likeliest EMBED_SENTENCES, plus the best few of each compared place, which the other
-    place's sentences could otherwise crowd out."""
+    """The likeliest EMBED_SENTENCES, plus the best few that carry the kind of fact asked for and the best few
+    of each compared place, which the rest could otherwise crowd out."""
     ranked = sorted(sentences, key=lambda s: -s.score)
     kept = ranked[:EMBED_SENTENCES]
+    chosen = set(map(id, kept))
+    extra: list[Sentence] = []
+    if query.intent.strict:
+        extra += [s for s in ranked if facts.carries(s.text, query.intent.wants) >= 0.7][:TYPED_SHORTLIST]
     if query.compare:
         for place in query.places:
-            own = [s for s in ranked if s.passage.place == place]
-            kept.extend(s for s in own[:PLACE_SHORTLIST] if s not in kept)
+            extra += [s for s in ranked if s.passage.place == place][:PLACE_SHORTLIST]
+    for sentence in extra:
+        if id(sentence) not in chosen:
+            chosen.add(id(sentence))
+            kept.append(sentence)
     return kept
 
 
@@ -205,11 +268,14 @@ def answer_units(text: str) -> list[tuple[str, str]]:
             while end < len(lines) and BULLET.match(lines[end]):
                 end += 1
             if label.endswith(":") and end > i + 1:
-                units.extend((s, s) for s in split_sentences("\n".join(prose)))
+                # Only the label's own sentence introduces the list: "... existed. Local funds included:"
+                *before, label = split_sentences(label) or [label]
+                units.extend((s, s) for s in split_sentences("\n".join([*prose, *before])))
                 prose = []
                 items = [BULLET.sub("", line).strip() for line in lines[i + 1 : end]]
                 shown = f"{label} {'; '.join(items)}"
-                units.append((shown if shown.endswith((".", "?", "!")) else shown + ".", "\n".join(lines[i:end])))
+                verbatim = "\n".join([label, *lines[i + 1 : end]])
+                units.append((shown if shown.endswith((".", "?", "!")) else shown + ".", verbatim))
                 i = end
             else:
                 prose.append(lines[i])
@@ -233,7 +299,7 @@ def evidence(sentences: list[Sentence], question: str, snap: Snapshot) -> float:
     """How strongly the best sentence speaks to the question, less penalties for what the corpus lacks:
     words it never uses, names it never mentions, and figures or years the best evidence does not contain."""
     best = max((s.cosine + 0.3 * s.overlap for s in sentences), default=0.0)
-    terms = keyword_terms(question)
+    terms = keyword_terms(IDEA_CUES.sub(" ", question))  # "what could we borrow?" names no topic of its own
     known = snap.known_terms()
     unknown = [t for t in terms if t not in known]
     names = [w for w in _NAME.findall(question)[1:] if any(t not in known for t in keyword_terms(w))]
@@ -245,53 +311,483 @@ def evidence(sentences: list[Sentence], question: str, snap: Snapshot) -> float:
     return best - penalty
 
 
-def build_answer(
-    question: str, query: Query, ranked: list[Sentence], snap: Snapshot, place_context: str, assistant: Assistant
-) -> Answer:
-    chosen = pick_points(ranked, query)
+# == reading the evidence against the question =================================================
+@dataclass
+class Fit:
+    """How one sentence fits what the question asks, beyond its relevance score."""
+
+    kind: float  # carries the kind of fact asked for (a person, a date, a figure...)
+    focus: float  # names what the question is about (1), or sits in a document about it (0.6)
+    constraint: float  # holds the years and figures asked about: in the sentence (1), its passage (0.5)
+    head: float  # names the noun asked for ("award" in "What award did ..."): 1, or its passage does: 0.5
+    alone: bool  # names its own subject rather than leaning on an earlier sentence
+    names_head: bool = False  # the question asks for a noun and this sentence names it
+
+    def answers(self, strict: bool) -> bool:
+        """Whether the sentence can answer the detail asked: the kind of fact, about the focus, for the years."""
+        return (
+            (not strict or self.kind >= 0.7 or self.head == 1.0)
+            and self.focus >= 0.6
+            and self.constraint >= 1.0
+            and self.head > 0
+        )
+
+
+class Reader:
+    """Judges sentences against one question: what kind of fact, about what, for which years."""
+
+    def __init__(self, query: Query, snap: Snapshot) -> None:
+        self.query = query
+        self.intent = query.intent
+        self.snap = snap
+        self.names = [_name_terms(n, snap) for n in query.focus]
+        head = [t for t in keyword_terms(self.intent.head) if t not in _GENERIC_HEAD_TERMS]
+        self.head_terms = set(head[-1:])  # the head noun itself: "vendor" in "software vendor"
+        words = self.intent.head.split()
+        self.head_word = words[-1] if words and head else ""  # as asked: "agencies", so a plural wants a list
+        if self.intent.wants == "how_much" and not head:  # "What was X paid": the sum must be a payment
+            self.head_terms = _money_verb(self.intent)
+        self._fits: dict[int, Fit] = {}
+        self.asked = self.intent.constraints
+        named = set(keyword_terms(" ".join(query.focus)))
+        self.detail_terms = set(keyword_terms(IDEA_CUES.sub(" ", query.question))) - named  # what is asked about it
+
+    def fit(self, sentence: Sentence) -> Fit:
+        found = self._fits.get(id(sentence))
+        if found is None:
+            found = self._fits[id(sentence)] = self._judge(sentence)
+        return found
+
+    def _judge(self, sentence: Sentence) -> Fit:
+        text = sentence.text
+        terms = set(keyword_terms(text))
+        kind = 1.0
+        if self.intent.lookup:
+            kind = facts.carries(
+                dashless(text), self.intent.wants, self.snap.places(), self.head_word, self.asked, self.query.focus
+            )
+        return Fit(
+            kind=kind,
+            focus=self._focus(text, terms, sentence.passage),
+            constraint=self._constraint(text, sentence.passage),
+            head=self._head(terms, sentence.passage),
+            alone=_stands_alone(sentence) and not sentence.editorial,
+            names_head=bool(self.head_terms & terms),
+        )
+
+    def _focus(self, text: str, terms: set[str], passage: Passage) -> float:
+        if not self.names:
+            return 1.0
+        meta = set(keyword_terms(f"{passage.title} {passage.place} {passage.section}"))
+        scores = []
+        for stems, acronyms in self.names:
+            if _covers(stems, terms) or any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms):
+                scores.append(1.0)
+            elif _covers(stems, set(keyword_terms(passage.text))) or any(a in passage.text for a in acronyms):
+                scores.append(0.8)  # the passage around it is about the name
+            elif _covers(stems, meta | terms) or any(a in passage.title for a in acronyms):
+                scores.append(0.6)
+            else:
+                scores.append(0.0)
+        return max(scores)
+
+    def _constraint(self, text: str, passage: Passage) -> float:
+        wanted = self.intent.constraints
+        if not wanted:
+            return 1.0
+        if all(c in dashless(text) for c in wanted):
+            return 1.0
+        return 0.5 if all(c in dashless(passage.text) for c in wanted) else 0.0
+
+    def _head(self, terms: set[str], passage: Passage) -> float:
+        if not self.head_terms or self.intent.wants not in ("which", "how_many", "how_much", "who"):
+            return 1.0
+        if self.head_terms & terms:
+            return 1.0
+        return 0.5 if self.head_terms & set(keyword_terms(passage.text)) else 0.0
+
+    def _says_detail_unknown(self, sentence: Sentence) -> bool:
+        """A note on what the sources lack that is about this question's detail, not some other gap."""
+        if not is_caveat(sentence) or self.fit(sentence).focus < 0.6:
+            return False
+        terms = set(keyword_terms(sentence.text))
+        if self.head_terms & terms:
+            return True
+        total = sum(self.snap.weight(t) for t in self.detail_terms) or 1.0
+        return sum(self.snap.weight(t) for t in self.detail_terms & terms) / total >= CAVEAT_DETAIL
+
+    def lead_value(self, sentence: Sentence) -> float:
+        """Relevance, scaled down for each way the sentence falls short of answering: it lacks the kind of fact
+        asked, is not about what was asked, misses the years or the noun asked for, or leans on other text."""
+        fit = self.fit(sentence)
+        return (
+            sentence.score
+            * (1 - W_KIND * (1 - fit.kind))
+            * (1 - W_FOCUS * (1 - fit.focus))
+            * (1 - W_CONSTRAINT * (1 - fit.constraint))
+            * (1 - W_HEAD * (1 - fit.head))
+            * (1.0 if fit.alone else 1 - W_ALONE)
+        )
+
+    def missing_detail(self, ranked: list[Sentence]) -> tuple[bool, Sentence | None]:
+        """Whether the sources cover the question's subject but not the detail it asks for, and the corpus's own
+        note saying so when it has one. The detail is missing when:
+        - a note on what the sources lack ("No available source gives ...") is among the best evidence;
+        - the noun asked for is one the corpus never uses ("Which software vendor ...");
+        - no sentence near the best carries the kind of fact asked (a person, a date, a sum...), about the focus,
+          naming what was asked for, for the years asked."""
+        if self.query.compare or self.intent.ideas:
+            return False, None
+        top = ranked[0].score
+        caveat = next((s for s in ranked if s.score >= top * CAVEAT_POOL and self._says_detail_unknown(s)), None)
+        if caveat is not None:
+            return True, caveat
+        if self.head_terms and not self.head_terms & self.snap.known_terms():
+            return True, None
+        strict = self.intent.strict
+        if not strict and not self.intent.constraints:
+            return False, None
+        pool = [s for s in ranked if s.score >= top * ANSWER_POOL]
+        return not any(self.fit(s).answers(strict) and not is_caveat(s) for s in pool), None
+
+
+_GENERIC_HEAD_TERMS = set(
+    keyword_terms("idea way thing kind sort type lesson approach example part role result money cash sum amount total")
+)
+# Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them
+_LIGHT_MONEY_VERBS = set(keyword_terms("get got receive received win won gain have has had give gave worth"))
+
+
+def _money_verb(intent: Intent) -> set[str]:
+    """The verb a how-much question asks the sum of ("paid", "spend", "cost"), unless it is a light one."""
+    found = re.findall(
+        r"\b(paid|pay|pays|cost|costs|spend|spent|spends|earn|earned|earns|save|saved|saves|charge|charged|"
+        r"invest|invested|raise|raised)\b",
+        intent.clause or "",
+        re.I,
+    )
+    return set(keyword_terms(" ".join(found))) - _LIGHT_MONEY_VERBS
+
+
+def _name_terms(name: str, snap: Snapshot) -> tuple[set[str], list[str]]:
+    """A focus name's word stems, and the other forms it goes by: the acronym ("PSTN" for the network, or the
+    name in full for the acronym) and, for a person, the surname alone ("Ritchie" for Pat Ritchie)."""
+    acronyms = [a for a in (facts.acronym_of(name),) if a]
+    if facts.is_person(name):
+        acronyms.append(name.split()[-1])
+    full = snap.acronyms().get(name)
+    if full:  # the question used the acronym: the sentence may spell the name out
+        acronyms.append(full)
+    return set(keyword_terms(name)), acronyms
+
+
+def _covers(stems: set[str], terms: set[str]) -> bool:
+    return bool(stems) and len(stems & terms) / len(stems) >= 0.6
+
+
+def _stands_alone(sentence: Sentence) -> bool:
+    text = sentence.text
+    return not (_LEANS_BACK.match(text) or _POINTS_BACK.match(text) or _CAVEAT.match(text) or _short_name(sentence))
+
+
+def _short_name(sentence: Sentence) -> bool:
+    """ "The Task Force's work ..." in a document about the Margate Task Force: a name cut short, which a
+    reader who has not seen the longer one cannot place."""
+    match = _SHORT_NAME.match(sentence.text)
+    if not match:
+        return False
+    short = match.group(1).strip().removesuffix("'s").removesuffix("’s")
+    longer = re.search(rf"\b[A-Z][\w’'-]* {re.escape(short)}\b", sentence.passage.title)
+    return longer is not None and longer.group(0) not in sentence.text
+
+
+def is_caveat(sentence: Sentence) -> bool:
+    """A note on what the sources do not say ("Neither available source says how many ...")."""
+    return bool(_CAVEAT.match(sentence.text)) or bool(
+        re.search(
+            r"\b(?:is|are|was|were) not (?:known|available)\b|"
+            r"\bcannot be (?:checked|confirmed)|\bgives? no\b|\bnames? no\b|\bno (?:source|figures?) (?:says?|gives?)",
+            sentence.text,
+            re.I,
+        )
+    )
+
+
+# == shaping the answer ========================================================================
+def build_answer(question: str, query: Query, ranked: list[Sentence], snap: Snapshot, place_context: str) -> Answer:
+    if not ranked:
+        return Answer(question=question, covered=False, lead=NOT_COVERED, ideas=[], citations=[])
+    reader = Reader(query, snap)
     citations = Citations()
-    lead = _lead(chosen, citations, question_terms(query), snap)
+    partial, caveat = reader.missing_detail(ranked)
+    if query.compare:
+        lead, ideas, support = _compare(query, ranked, reader, snap, citations, place_context)
+    elif query.ideas:
+        lead, ideas, support = _ideas(query, ranked, reader, snap, citations, place_context)
+    else:
+        lead, ideas, support = _lookup(query, ranked, reader, snap, citations, place_context, partial, caveat)
+    status = "partial" if partial else "covered"
+    return Answer(
+        question=question,
+        covered=status == "covered",
+        status=status,
+        lead=lead,
+        ideas=ideas,
+        support=support,
+        citations=citations.all(),
+    )
+
+
+def _lookup(
+    query: Query,
+    ranked: list[Sentence],
+    reader: Reader,
+    snap: Snapshot,
+    citations: Citations,
+    place_context: str,
+    partial: bool,
+    caveat: Sentence | None = None,
+) -> tuple[str, list[Idea], list[str]]:
+    """A look-up: the sentence that answers, then the few points that back it. An account of what a place did
+    ("What did Melton build after the fire?") also gets that place's idea card. A partial answer says first
+    what the sources lack, then (the corpus's own note on it, or) the best of what they do say."""
+    first = caveat or choose_lead(ranked, reader)
+    if partial:
+        subject = query.focus[0] if query.focus else ""
+        lead = f"{missing_sentence(query.intent, subject)} {_cited(first, citations)}"
+        used = [first]
+    else:
+        used = with_context(first, ranked, reader)
+        if len(used) == 1:
+            used = lead_sentences(first, ranked, reader, snap)
+        lead = " ".join(_cited(s, citations) for s in used)
+    ideas: list[Idea] = []
+    if query.intent.wants in ("what", "how") and first.passage.doc_type == "case_study" and not partial:
+        points = _points_of(first.passage.doc_id, ranked, used, IDEA_POINTS)
+        if points:
+            ideas.append(make_idea(first.passage.doc_id, points, snap, citations, query, place_context, set()))
+            used += points
+    support = [_cited(s, citations) for s in _support(ranked, used, reader, LOOKUP_POINTS - len(ideas))]
+    return lead, ideas, support
+
+
+def _ideas(
+    query: Query, ranked: list[Sentence], reader: Reader, snap: Snapshot, citations: Citations, place_context: str
+) -> tuple[str, list[Idea], list[str]]:
+    """Ideas from several places: one card per case study, the report and context documents as support."""
+    docs = _idea_docs(ranked, MAX_IDEAS)
+    if not docs:
+        return _lookup(query, ranked, reader, snap, citations, place_context, False)
+    asked: set[str] = set()
     ideas = []
-    by_doc: dict[str, list[Sentence]] = defaultdict(list)
-    for sentence in chosen:
-        by_doc[sentence.passage.doc_id].append(sentence)
-    for doc_id, points in list(by_doc.items())[:MAX_IDEAS]:
-        ideas.append(make_idea(doc_id, points, snap, citations, query, place_context))
-    return Answer(question=question, covered=True, lead=lead, ideas=ideas, citations=citations.all())
+    used: list[Sentence] = []
+    for doc_id in docs:
+        points = _points_of(doc_id, ranked, used, IDEA_POINTS)
+        used += points
+        ideas.append(make_idea(doc_id, points, snap, citations, query, place_context, asked))
+    titles = [f"{_topic(idea)} [{idea.citations[0]}]" for idea in ideas]
+    count = ("one place", "two places", "three places", "four places")[len(ideas) - 1]
+    lead = f"Ideas from {count}: {_join(titles)}."
+    support = [_cited(s, citations) for s in _support(ranked, used, reader, SUPPORT_POINTS, other_types=True)]
+    return lead, ideas, support
 
 
-def pick_points(ranked: list[Sentence], query: Query) -> list[Sentence]:
-    """The best sentences, near-duplicates dropped, a few per document, every compared place represented."""
+def _compare(
+    query: Query, ranked: list[Sentence], reader: Reader, snap: Snapshot, citations: Citations, place_context: str
+) -> tuple[str, list[Idea], list[str]]:
+    """Places side by side: a card for each place named, with its own points."""
+    ideas = []
+    used: list[Sentence] = []
+    asked: set[str] = set()
+    leads = []
+    for place in query.places:
+        own = [s for s in ranked if s.passage.place == place]
+        if not own:
+            continue
+        best = own[0]
+        points = [best, *_points_of(best.passage.doc_id, own, [best, *used], COMPARE_POINTS - 1, floor=0.0)]
+        used += points
+        ideas.append(make_idea(best.passage.doc_id, points, snap, citations, query, place_context, asked))
+        leads.append(best)
+    if not leads:
+        return _lookup(query, ranked, reader, snap, citations, place_context, False)
+    lead = " ".join(_cited(s, citations) for s in leads[:2])
+    return lead, ideas, []
+
+
+def choose_lead(ranked: list[Sentence], reader: Reader) -> Sentence:
+    """Among sentences close to the best, the one that best carries what was asked, about what was asked
+    (a sentence that leans on the one before it is judged as if it stood alone: with_context adds that one)."""
+    floor = ranked[0].score * LEAD_POOL
+    pool = [s for s in ranked if s.score >= floor]
+
+    def value(s: Sentence) -> float:
+        repairable = not reader.fit(s).alone and not s.editorial and not is_caveat(s) and s.index > 0
+        return reader.lead_value(s) / (1 - W_ALONE) * 0.95 if repairable else reader.lead_value(s)
+
+    return max(pool, key=value)
+
+
+def with_context(first: Sentence, ranked: list[Sentence], reader: Reader) -> list[Sentence]:
+    """The lead, preceded by the sentence it leans on ("That evidence said ...") when that one stands alone
+    and a self-standing sentence would not answer as well."""
+    fit = reader.fit(first)
+    if fit.alone or first.editorial or is_caveat(first) or first.index == 0:
+        return [first]
+    units = answer_units(first.passage.text)
+    if first.index >= len(units):
+        return [first]
+    shown, verbatim = units[first.index - 1]
+    before = Sentence(shown, first.hit_rank, first.passage, first.index - 1, verbatim=verbatim)
+    if not _stands_alone(before) or before.editorial or len(shown.split()) < 6:
+        return [first]
+    alone = [s for s in ranked if s.score >= ranked[0].score * LEAD_POOL and reader.fit(s).alone]
+    best_alone = max((reader.lead_value(s) for s in alone), default=0.0)
+    return [before, first] if reader.lead_value(first) / (1 - W_ALONE) * 0.95 > best_alone else [first]
+
+
+def lead_sentences(first: Sentence, ranked: list[Sentence], reader: Reader, snap: Snapshot) -> list[Sentence]:
+    """The lead sentence, plus one more when the question has a second part the first does not answer
+    ("What award ..., and on what date?") or when it adds much of what the question asks that the first lacks."""
+    wanted = question_terms(reader.query)
+    missing = wanted - set(keyword_terms(first.text))
+    total = sum(snap.weight(t) for t in wanted) or 1.0
+    second = next((k for k in reader.intent.also if facts.carries(first.text, k) < 0.7), "")
+
+    def gain(s: Sentence) -> float:
+        return sum(snap.weight(t) for t in missing & set(keyword_terms(s.text))) / total
+
+    def helps(s: Sentence) -> bool:
+        if second:
+            return facts.carries(s.text, second) >= 0.7
+        # a single-part question: a second sentence only when it adds much of what was asked and the first
+        # does not name what the question is about
+        return gain(s) >= LEAD_GAIN and reader.fit(first).focus < 1.0 and reader.fit(s).focus == 1.0
+
+    floor = (0.4 if second else 0.7) * first.score  # a second part may be answered by a less central sentence
+    others = [
+        s
+        for s in ranked[:12]
+        if s is not first
+        and s.score >= floor
+        and reader.fit(s).alone
+        and reader.fit(s).focus >= 0.6
+        and not _similar(s, first)
+        and helps(s)
+    ]
+    best = max(others, key=lambda s: gain(s) + s.score, default=None)
+    if best is None and _announces(first):
+        best = _next_sentence(first, ranked)
+    return [first, best] if best is not None else [first]
+
+
+_ANNOUNCES = re.compile(
+    rf"\b(?:\d+|{facts.NUMBER_WORDS}) (?:[\w-]+ ){{0,2}}(?:kinds?|types?|groups?|ways?|areas|places|partners|changes"
+    r"|things|proposals|strands|themes|aims|steps|parts|streams|elements|organisations|agencies|pilots)\b"
+    r"[^,;:]*(?:, (?:according to|as|in) [^,;:]*)?[.:]$",
+    re.I,
+)
+
+
+def _announces(sentence: Sentence) -> bool:
+    """ "The call for evidence excluded three kinds of proposal.": the items follow in the next sentence."""
+    return bool(_ANNOUNCES.search(sentence.text))
+
+
+def _next_sentence(sentence: Sentence, ranked: list[Sentence]) -> Sentence | None:
+    """The sentence after this one in its passage, as scored, if it was among the candidates."""
+    return next((s for s in ranked if s.passage is sentence.passage and s.index == sentence.index + 1), None)
+
+
+def _similar(a: Sentence, b: Sentence) -> bool:
+    """Too close to add anything as a second lead sentence."""
+    return a.vector is not None and b.vector is not None and float(a.vector @ b.vector) >= 0.75
+
+
+def _points_of(
+    doc_id: str, ranked: list[Sentence], used: list[Sentence], limit: int, floor: float = POINT_FLOOR
+) -> list[Sentence]:
+    """A document's best sentences not yet used, no two saying the same thing."""
     if not ranked:
         return []
-    chosen: list[Sentence] = []
-    per_doc: dict[str, int] = {}
-
-    def take(sentence: Sentence) -> bool:
-        doc = sentence.passage.doc_id
-        if len(chosen) >= MAX_POINTS:
-            return False
-        if per_doc.get(doc, 0) >= POINTS_PER_IDEA or (doc not in per_doc and len(per_doc) >= MAX_IDEAS):
-            return False
-        if sentence in chosen or any(_same(sentence, other) for other in chosen):
-            return False
-        chosen.append(sentence)
-        per_doc[doc] = per_doc.get(doc, 0) + 1
-        return True
-
-    if query.compare:  # side by side means each place gets its say first, even below the floor
-        for place in query.places:
-            taken = 0
-            for sentence in (s for s in ranked if s.passage.place == place):
-                taken += take(sentence)
-                if taken >= COMPARE_POINTS:
-                    break
-    floor = ranked[0].score * POINT_FLOOR
+    least = ranked[0].score * floor
+    points: list[Sentence] = []
     for sentence in ranked:
-        if sentence.score < floor and len(chosen) >= 2:
+        if len(points) >= limit:
             break
-        take(sentence)
-    return sorted(chosen, key=lambda s: -s.score)
+        if sentence.passage.doc_id != doc_id or sentence.score < least:
+            continue
+        if any(sentence is u or _same(sentence, u) for u in (*used, *points)):
+            continue
+        points.append(sentence)
+    return points
+
+
+def _support(
+    ranked: list[Sentence], used: list[Sentence], reader: Reader, limit: int, other_types: bool = False
+) -> list[Sentence]:
+    """Points that back the lead: close to the best, about the focus, not repeating what is shown. Each next
+    point is the one that best answers while covering most of what the question asks that is not yet covered,
+    so a two-part question gets both parts."""
+    if limit <= 0:
+        return []
+    least = ranked[0].score * POINT_FLOOR
+    pool = [
+        s
+        for s in ranked
+        if s.score >= least
+        and not (other_types and s.passage.doc_type == "case_study")
+        and reader.fit(s).focus >= 0.6
+        and reader.fit(s).alone
+    ]
+    wanted = reader.detail_terms or question_terms(reader.query)
+    total = sum(reader.snap.weight(t) for t in wanted) or 1.0
+    covered = set().union(*(keyword_terms(s.text) for s in used)) if used else set()
+    picked: list[Sentence] = []
+    while pool and len(picked) < limit:
+
+        def value(s: Sentence) -> float:
+            new = (wanted - covered) & set(keyword_terms(s.text))
+            return reader.lead_value(s) * (1 + COVER_GAIN * sum(reader.snap.weight(t) for t in new) / total)
+
+        best = max(pool, key=value)
+        pool.remove(best)
+        if any(best is u or _same(best, u) for u in (*used, *picked)):
+            continue
+        picked.append(best)
+        covered |= set(keyword_terms(best.text))
+    return picked
+
+
+def _idea_docs(ranked: list[Sentence], limit: int) -> list[str]:
+    """The case studies whose best sentence is close to the best evidence, best first."""
+    if not ranked:
+        return []
+    least = ranked[0].score * 0.6
+    docs: list[str] = []
+    for sentence in ranked:
+        doc = sentence.passage.doc_id
+        if sentence.score < least or len(docs) >= limit:
+            break
+        if sentence.passage.doc_type == "case_study" and doc not in docs:
+            docs.append(doc)
+    return docs
+
+
+def _topic(idea: Idea) -> str:
+    """ "Melton: Parkside, a shared building" -> "Melton — Parkside, a shared building"."""
+    place, sep, topic = idea.title.partition(": ")
+    if sep:
+        return f"{place} — {topic}"
+    return f"{idea.place} — {idea.title}" if idea.place and idea.place != "England" else idea.title
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else "; ".join(items[:-1]) + "; and " + items[-1]
+
+
+def _cited(sentence: Sentence, citations: Citations) -> str:
+    return f"{sentence.text} [{citations.mark(sentence)}]"
 
 
 def _same(a: Sentence, b: Sentence) -> bool:
@@ -300,193 +796,9 @@ def _same(a: Sentence, b: Sentence) -> bool:
     return float(a.vector @ b.vector) >= DUPLICATE_COSINE
 
 
-class Citations:
-    """Numbers passages in order of first use; each number's quote holds the sentences taken from it."""
-
-    def __init__(self) -> None:
-        self._by_chunk: dict[str, int] = {}
-        self._items: list[tuple[Passage, list[str], float]] = []
-
-    def mark(self, sentence: Sentence) -> int:
-        n = self._by_chunk.get(sentence.passage.chunk_id)
-        if n is None:
-            self._items.append((sentence.passage, [], sentence.score))
-            n = self._by_chunk[sentence.passage.chunk_id] = len(self._items)
-        quotes = self._items[n - 1][1]
-        if sentence.quote not in quotes:
-            quotes.append(sentence.quote)
-        return n
-
-    def all(self) -> list[Citation]:
-        return [
-            Citation(
-                n=i + 1,
-                chunk_id=p.chunk_id,
-                doc_id=p.doc_id,
-                title=p.title,
-                doc_type=p.doc_type,
-                place=p.place,
-                section=p.section,
-                page=p.page,
-                url=p.url,
-                quote=" … ".join(quotes),
-                score=round(score, 3),
-                passage=p.text,
-            )
-            for i, (p, quotes, score) in enumerate(self._items)
-        ]
-
-
-def _lead(chosen: list[Sentence], citations: Citations, wanted: set[str], snap: Snapshot) -> str:
-    """The best sentence that stands on its own, plus one more when it answers a part the first leaves out."""
-    first = next((s for s in chosen if _can_lead(s) and s.score >= 0.85 * chosen[0].score), chosen[0])
-    lead = f"{first.text} [{citations.mark(first)}]"
-    missing = wanted - set(keyword_terms(first.text))
-    total = sum(snap.weight(t) for t in wanted) or 1.0
-
-    def gain(s: Sentence) -> float:
-        return sum(snap.weight(t) for t in missing & set(keyword_terms(s.text))) / total
-
-    others = [s for s in chosen[:6] if s is not first and s.score >= 0.7 * first.score and _can_lead(s)]
-    best = max(others, key=gain, default=None)
-    if best is not None and gain(best) >= LEAD_GAIN:
-        lead += f" {best.text} [{citations.mark(best)}]"
-    return lead
-
-
-def _can_lead(sentence: Sentence) -> bool:
-    return not _LEANS_BACK.match(sentence.text) and not _CAVEAT.match(sentence.text)
-
-
-def make_idea(
-    doc_id: str, points: list[Sentence], snap: Snapshot, citations: Citations, query: Query, place_context: str
-) -> Idea:
-    first = points[0].passage
-    ordered = sorted(points, key=lambda s: (s.passage.position, s.index))
-    outcome = _outcome(doc_id, snap, points) if first.doc_type == "case_study" else None
-    if outcome is not None:
-        ordered.append(outcome)
-    texts = []
-    numbers: list[int] = []
-    for sentence in ordered:
-        n = citations.mark(sentence)
-        numbers.append(n)
-        prefix = "What happened: " if sentence is outcome else ""
-        texts.append(f"{prefix}{sentence.text} [{n}]")
-    conditions, questions = adaptation(doc_id, snap)
-    return Idea(
-        title=first.title,
-        place=first.place,
-        doc_type=first.doc_type,
-        points=texts,
-        adapt=choose_questions(questions, first.themes, query, place_context),
-        citations=sorted(set(numbers)),
-        doc_id=doc_id,
-        conditions=conditions[:3],
-    )
-
-
-def _outcome(doc_id: str, snap: Snapshot, points: list[Sentence]) -> Sentence | None:
-    """For a case study, the first sentence with a figure from its outcomes section, if not already a point."""
-    used = {s.text for s in points}
-    for i in snap.by_doc.get(doc_id, []):
-        passage = snap.passages[i]
-        if not _OUTCOME_SECTION.search(passage.section):
-            continue
-        for index, text in enumerate(split_sentences(passage.text)):
-            if _DIGIT.search(text) and text not in used and len(text.split()) >= 6:
-                return Sentence(text, 99, passage, index)
-    return None
-
-
-def adaptation(doc_id: str, snap: Snapshot) -> tuple[list[str], list[str]]:
-    """The document's own 'to adapt it locally' section: conditions that held there, and questions."""
-    conditions: list[str] = []
-    questions: list[str] = []
-    for i in snap.by_doc.get(doc_id, []):
-        passage = snap.passages[i]
-        if is_adaptation(passage):
-            for text in split_sentences(passage.text):
-                if text.endswith("?"):
-                    questions.append(text)
-                elif not text.endswith(":"):
-                    conditions.append(text)
-    return conditions, questions
-
-
-def choose_questions(own: list[str], themes: Sequence[str], query: Query, place_context: str) -> list[str]:
-    """The case study's own questions that best match the asker, topped up from the theme library."""
-    context_terms = set(keyword_terms(f"{query.question} {place_context}"))
-    ranked = sorted(own, key=lambda q: -len(context_terms & set(keyword_terms(q))))
-    picked = ranked[:ADAPT_PER_IDEA]
-    library = theme_library()
-    matches = [qs[0] for hint, qs in library["contexts"].items() if place_context and _mentions(place_context, hint)]
-    picked = list(dict.fromkeys(matches[:2] + picked))
-    for theme in themes:
-        if len(picked) >= ADAPT_PER_IDEA + 1:
-            break
-        for question in library["themes"].get(theme, [])[:1]:
-            if question not in picked:
-                picked.append(question)
-    return picked[: ADAPT_PER_IDEA + 1]
-
-
-@cache
-def theme_library() -> dict[str, dict[str, list[str]]]:
-    from importlib.resources import files
-
-    import yaml
-
-    loaded = yaml.safe_load(files("askpanel").joinpath("data/adapt.yaml").read_text(encoding="utf-8"))
-    return {"themes": loaded.get("themes", {}), "contexts": loaded.get("contexts", {})}
-
-
-def _mentions(text: str, hint: str) -> bool:
-    return re.search(rf"\b{re.escape(hint)}", text, re.I) is not None
-
-
-def not_covered(question: str, hits: list[Hit], snap: Snapshot) -> Answer:
+def not_covered(question: str, hits: list[Hit]) -> Answer:
     nearest = list(dict.fromkeys(h.passage.title for h in hits))[:3]
     return Answer(question=question, covered=False, lead=NOT_COVERED, ideas=[], citations=[], nearest=nearest)
-
-
-def render_markdown(answer: Answer) -> str:
-    """The whole answer as Markdown, with text from documents escaped so it can never become markup."""
-    e = _escape
-    lines = [f"**Q: {e(answer.question)}**", "", e(answer.lead), ""]
-    if not answer.covered:
-        if answer.nearest:
-            lines.append("Nearest material in the corpus:")
-            lines.extend(f"- {e(title)}" for title in answer.nearest)
-        return "\n".join(lines).strip() + "\n"
-    if answer.ideas:
-        lines.append("### Ideas to adapt, not recipes to follow")
-    for i, idea in enumerate(answer.ideas, 1):
-        where = f" ({e(idea.place)})" if idea.place and idea.place != "England" else ""
-        lines += ["", f"#### {i}. {e(idea.title)}{where}", ""]
-        lines.extend(f"- {e(point)}" for point in idea.points)
-        if idea.conditions:
-            lines += ["", "*What made it work there:*"]
-            lines.extend(f"- {e(c)}" for c in idea.conditions)
-        if idea.adapt:
-            lines += ["", "*Questions to ask before borrowing it:*"]
-            lines.extend(f"- {e(q)}" for q in idea.adapt)
-    lines += ["", "### Sources", ""]
-    for c in answer.citations:
-        where = ", ".join(x for x in (c.section, f"p. {c.page}" if c.page else "") if x)
-        safe_url = quote(c.url, safe=":/?#[]@!$&'()*+,;=%~")  # a '>' or space could end the autolink
-        link = f" <{safe_url}>" if c.url.startswith(("http://", "https://")) else ""
-        lines.append(f"[{c.n}] {e(c.title)}{' — ' + e(where) if where else ''}: “{e(c.quote)}”{link}")
-    return "\n".join(lines).strip() + "\n"
-
-
-_MARKER_ONLY = re.compile(r"\\\[(\d{1,3})\\\](?!\()")
-
-
-def _escape(text: str) -> str:
-    """HTML-escape, and escape brackets so no link or image survives; only [n] citation markers stay as they are."""
-    escaped = html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]")
-    return _MARKER_ONLY.sub(r"[\1]", escaped)
 
 
 def _ms(started: float) -> float:

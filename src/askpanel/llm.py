@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .chunking import split_sentences
-from .compose import render_markdown
+from .markdown import render_markdown
 from .models import Answer, Citation
 from .retrieval import keyword_terms
 

@@ -8,7 +8,7 @@ import reprlib
 from pathlib import Path
 from typing import Any
 
-from .models import DOC_TYPES, Document, Section
+from .models import DOC_TYPES, Document, Section, SourceSpan
 
 SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".docx", ".pdf")
 SIDECAR_SUFFIX = ".meta.yaml"
@@ -17,6 +17,10 @@ _HEADING = re.compile(r"(#{1,6})\s+(\S.*)")
 _MD_LINK = re.compile(r"!?\[([^\[\]]*)\]\((?:[^()]|\([^()]*\))*\)")  # a URL may hold one level of (...)
 _MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _FRONT_MATTER_END = re.compile(r"\n---[ \t]*(?:\n|\Z)")
+_SOURCE_MARK = re.compile(r"[ \t]*\[\^([A-Za-z0-9_-]+)\]")  # "... destroyed. [^bbc-fire]": the page behind the text
+_SOURCE_KEY = re.compile(r"[a-z0-9][a-z0-9-]*")
+EDITORIAL_KEY = "ours"  # text the editors wrote as a reading aid, not a fact from a page
+_UNIT_START = re.compile(r"^[ \t]*(?:[-*+•]|\d+[.)])\s+")
 
 
 class LoadError(Exception):
@@ -63,9 +67,11 @@ def load_document(path: Path, doc_id: str, data: bytes, sidecar: bytes = b"") ->
     suffix = path.suffix.lower()
     meta: dict[str, Any] = _parse_yaml(sidecar.decode("utf-8", "replace"), "metadata sidecar") if sidecar else {}
     if suffix in (".md", ".markdown"):
-        front, body = _split_front_matter(_decode_text(data))
+        text = _decode_text(data)
+        front, body = _split_front_matter(text)
         meta = {**front, **meta}
-        sections = _markdown_sections(body)
+        keyed = source_keys(meta.get("sources"))
+        sections = _markdown_sections(body, keyed, text[: len(text) - len(body)].count("\n"))
     elif suffix == ".txt":
         sections = [Section("", _decode_text(data))]
     elif suffix in (".html", ".htm"):
@@ -124,22 +130,104 @@ def _clean_markdown(line: str) -> str:
     return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", line))
 
 
-def _markdown_sections(body: str) -> list[Section]:
+def source_keys(sources: Any) -> dict[str, str] | None:
+    """The front matter's `sources` as {key: URL} when it is a mapping (paragraphs then name their sources
+    with [^key]); None for a plain list, which keeps the older one-list-per-document behaviour."""
+    if not isinstance(sources, dict):
+        return None
+    keys: dict[str, str] = {}
+    for key, url in sources.items():
+        if not isinstance(key, str) or not _SOURCE_KEY.fullmatch(key) or key == EDITORIAL_KEY:
+            raise LoadError(
+                f"front matter 'sources' key {_show(key)} must be lowercase letters, digits and hyphens "
+                f"(and not '{EDITORIAL_KEY}', which marks the editors' own notes)"
+            )
+        if not isinstance(url, str) or not url.strip():
+            raise LoadError(f"front matter 'sources' key '{key}' must map to a URL, got {_show(url)}")
+        keys[key] = url.strip()
+    return keys
+
+
+def _markdown_sections(body: str, keys: dict[str, str] | None = None, line_offset: int = 0) -> list[Section]:
+    """Sections under each heading. With `keys`, each paragraph's [^key] markers are taken out of the text
+    and kept as spans saying which page backs which stretch of it."""
     sections: list[Section] = []
     heading, fenced = "", False
     lines: list[str] = []
-    for line in body.split("\n"):
+    marks: list[tuple[int, int, list[str]]] = []  # (line within the section, column, keys) per marker run
+    for number, line in enumerate(body.split("\n"), start=line_offset + 1):
         if line.lstrip().startswith("```"):
             fenced = not fenced
         match = None if fenced else _HEADING.fullmatch(line)
         if match:
-            sections.append(Section(heading, "\n".join(lines).strip()))
-            title = match.group(2).rstrip()
-            heading, lines = _clean_markdown(title.rstrip("#").rstrip() or title), []
-        else:
-            lines.append(_clean_markdown(line))
-    sections.append(Section(heading, "\n".join(lines).strip()))
+            sections.append(_section(heading, lines, marks, keys))
+            title = _SOURCE_MARK.sub("", match.group(2)).rstrip() if keys is not None else match.group(2).rstrip()
+            heading, lines, marks = _clean_markdown(title.rstrip("#").rstrip() or title), [], []
+            continue
+        cleaned = _clean_markdown(line)
+        if keys is not None and not fenced:
+            cleaned = _take_marks(cleaned, number, len(lines), keys, marks)
+        lines.append(cleaned)
+    sections.append(_section(heading, lines, marks, keys))
     return sections
+
+
+def _take_marks(
+    line: str, number: int, index: int, keys: dict[str, str], marks: list[tuple[int, int, list[str]]]
+) -> str:
+    """Remove the line's markers, checking each key; note where each run of markers stood."""
+    out: list[str] = []
+    at = 0
+    for match in _SOURCE_MARK.finditer(line):
+        key = match.group(1)
+        if key != EDITORIAL_KEY and key not in keys:
+            known = ", ".join(sorted(keys)) or "none"
+            raise LoadError(f"line {number}: source key [^{key}] is not in the front matter's sources (known: {known})")
+        out.append(line[at : match.start()])
+        column = sum(len(piece) for piece in out)
+        if marks and marks[-1][0] == index and marks[-1][1] == column:
+            marks[-1][2].append(key)  # "[^a] [^b]": one run of markers
+        else:
+            marks.append((index, column, [key]))
+        at = match.end()
+    out.append(line[at:])
+    return "".join(out)
+
+
+def _section(
+    heading: str, lines: list[str], marks: list[tuple[int, int, list[str]]], keys: dict[str, str] | None
+) -> Section:
+    raw = "\n".join(lines)
+    text = raw.strip()
+    if keys is None or not marks:
+        return Section(heading, text)
+    lead = len(raw) - len(raw.lstrip())
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    spans: list[SourceSpan] = []
+    for line_index, column, marked in marks:
+        end = starts[line_index] + column - lead
+        begin = _unit_start(raw, starts, line_index) - lead
+        if spans and spans[-1].end > begin:
+            begin = spans[-1].end  # a second marker in one paragraph covers the text since the first
+        urls = tuple(dict.fromkeys(keys[k] for k in marked if k != EDITORIAL_KEY))
+        spans.append(SourceSpan(max(0, begin), max(0, end), urls, EDITORIAL_KEY in marked))
+    return Section(heading, text, sources=tuple(s for s in spans if s.end > s.start))
+
+
+def _unit_start(raw: str, starts: list[int], line_index: int) -> int:
+    """Where the paragraph or list item holding this line begins."""
+    i = line_index
+    while i > 0:
+        line = raw[starts[i] : starts[i + 1] - 1 if i + 1 < len(starts) else len(raw)]
+        if _UNIT_START.match(line) or line.rstrip().endswith(":"):
+            break
+        previous = raw[starts[i - 1] : starts[i] - 1]
+        if not previous.strip() or previous.rstrip().endswith(":"):
+            break
+        i -= 1
+    return starts[i]
 
 
 _BLOCKS = "h1,h2,h3,h4,h5,h6,p,li,blockquote,pre,td,th,dt,dd,figcaption"
@@ -333,7 +421,9 @@ def _build_document(
     doc_type = _field(meta, "doc_type", str, "case_study")
     if doc_type not in DOC_TYPES:
         raise LoadError(f"front matter field 'doc_type' must be one of {', '.join(DOC_TYPES)}, got {doc_type!r}")
-    sources = _field(meta, "sources", tuple, ())
+    raw_sources = meta.get("sources")
+    keyed = source_keys(raw_sources)
+    sources = tuple(dict.fromkeys(keyed.values())) if keyed is not None else _field(meta, "sources", tuple, ())
     return Document(
         doc_id=doc_id,
         path=str(path),

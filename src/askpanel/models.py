@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 DOC_TYPES = ("report", "case_study", "context")
+_MARKERS = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class SourceSpan:
+    """The pages a stretch of text rests on: [start, end) in its section's (or passage's) text.
+    No URLs and editorial=True: text askpanel's editors wrote as a reading aid ([^ours])."""
+
+    start: int
+    end: int
+    urls: tuple[str, ...] = ()
+    editorial: bool = False
 
 
 @dataclass(frozen=True)
@@ -15,6 +28,7 @@ class Section:
     heading: str
     text: str
     page: str = ""
+    sources: tuple[SourceSpan, ...] = ()  # only for documents whose paragraphs name their sources
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class Passage:
     url: str = ""
     start: int = 0
     end: int = 0
+    sources: tuple[SourceSpan, ...] = ()  # which page backs which stretch of `text`; empty: the document's url
 
     def metadata(self) -> dict[str, Any]:
         """Chroma metadata: scalars, plus themes as a list (Chroma 1.x stores arrays)."""
@@ -76,7 +91,21 @@ class Passage:
         }
         if self.themes:
             meta["themes"] = list(self.themes)
+        if self.sources:
+            meta["sources"] = encode_spans(self.sources)
         return meta
+
+    def pages_for(self, start: int, end: int) -> tuple[list[str], bool]:
+        """The URLs behind text[start:end], and whether it is the editors' own note; falls back to `url`."""
+        urls: list[str] = []
+        editorial = False
+        for span in self.sources:
+            if span.start < end and start < span.end:
+                urls.extend(u for u in span.urls if u not in urls)
+                editorial = editorial or span.editorial
+        if not self.sources:
+            return ([self.url] if self.url else []), False
+        return urls, editorial and not urls
 
     @classmethod
     def from_chroma(cls, chunk_id: str, document: str | None, meta: dict[str, Any]) -> Passage:
@@ -97,7 +126,23 @@ class Passage:
             url=str(meta.get("url", "")),
             start=int(meta.get("start", 0)),
             end=int(meta.get("end", 0)),
+            sources=decode_spans(str(meta.get("sources") or "")),
         )
+
+
+def encode_spans(spans: tuple[SourceSpan, ...]) -> str:
+    """Spans as compact JSON for a Chroma metadata field: [[start, end, [urls], editorial], ...]."""
+    import json
+
+    return json.dumps([[s.start, s.end, list(s.urls), int(s.editorial)] for s in spans], separators=(",", ":"))
+
+
+def decode_spans(raw: str) -> tuple[SourceSpan, ...]:
+    if not raw:
+        return ()
+    import json
+
+    return tuple(SourceSpan(int(a), int(b), tuple(urls), bool(e)) for a, b, urls, e in json.loads(raw))
 
 
 @dataclass(frozen=True)
@@ -176,6 +221,7 @@ class Citation:
     score: float
     passage: str = ""
     urls: list[str] = field(default_factory=list)  # every page behind the quoted sentences, best first
+    editorial: bool = False  # the quote is askpanel's own reading aid, not a fact from a page
 
 
 @dataclass(frozen=True)
@@ -209,6 +255,7 @@ class Answer:
     lead: str
     ideas: list[Idea]
     citations: list[Citation]
+    support: list[str] = field(default_factory=list)  # points that back the lead, each with its [n]
     nearest: list[str] = field(default_factory=list)
     markdown: str = ""
     engine: str = "extractive"
@@ -222,6 +269,14 @@ class Answer:
     def __post_init__(self) -> None:
         if not self.status:
             self.status = "covered" if self.covered else "not_covered"
+
+    def words(self) -> int:
+        """How long the answer reads: its lead, points, ideas, conditions and questions, without [n] markers
+        or the sources list."""
+        parts = [self.lead, *self.support]
+        for idea in self.ideas:
+            parts += [idea.title, *idea.points, *idea.conditions, *idea.adapt]
+        return len(_MARKERS.sub(" ", " ".join(parts)).split())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

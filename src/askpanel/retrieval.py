@@ -51,6 +51,7 @@ class Snapshot:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     idf: dict[str, float] = field(default_factory=dict)
     _known: set[str] | None = None
+    _acronyms: dict[str, str] | None = None
 
     @classmethod
     def build(cls, revision: str, records: dict[str, DocumentRecord], passages: list[Passage]) -> Snapshot:
@@ -122,11 +123,36 @@ class Snapshot:
         if self._known is None:
             meta = " ".join(f"{r.title} {r.place} {r.region} {' '.join(r.themes)}" for r in self.records.values())
             vocab = self.tokenizer.get_vocab_dict() if self.tokenizer is not None else {}
-            self._known = set(vocab) | set(keyword_terms(meta.replace("-", " ")))
+            base = _base_forms()
+            self._known = set(vocab) | {base.get(v, v) for v in vocab} | set(keyword_terms(meta.replace("-", " ")))
         return self._known
 
     def places(self) -> list[str]:
         return sorted({r.place for r in self.records.values() if r.place and r.place != "England"})
+
+    def acronyms(self) -> dict[str, str]:
+        """Acronyms the corpus spells out, "PSTN" -> "Public Service Transformation Network", from the
+        "Full Name (ACRONYM)" pattern, kept where the initials agree."""
+        if self._acronyms is None:
+            found: dict[str, str] = {}
+            for passage in self.passages:
+                for match in _SPELLED_OUT.finditer(passage.text):
+                    name, acronym = match.group(1).strip(), match.group(2)
+                    words = name.split()
+                    for start in range(len(words)):
+                        candidate = " ".join(words[start:])
+                        if _initials(candidate) == acronym.rstrip("s"):
+                            found.setdefault(acronym, candidate)
+                            break
+            self._acronyms = found
+        return self._acronyms
+
+
+_SPELLED_OUT = re.compile(r"((?:[A-Z][\w'’-]*\s+(?:(?:of|and|for|the|&|on|in)\s+)?){1,8})\(([A-Z]{2,}s?)\)")
+
+
+def _initials(name: str) -> str:
+    return "".join(w[0] for w in name.split() if w[0].isupper())
 
 
 def keyword_tokenizer() -> Any:
@@ -141,9 +167,18 @@ _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
 def keyword_terms(text: str) -> list[str]:
-    """Stemmed content words of a text: what sentences and questions share when they share meaning."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords()]
+    """Stemmed content words of a text: what sentences and questions share when they share meaning. Irregular
+    past forms count as their verb ("built" as "build", "paid" as "pay"), which no stemmer does."""
+    base = _base_forms()
+    words = [base.get(w, w) for w in _WORD.findall(text.lower()) if w not in _stopwords()]
     return list(_stemmer().stemWords(words)) if words else []
+
+
+@cache
+def _base_forms() -> dict[str, str]:
+    from .intent import IRREGULAR_PAST
+
+    return {past: verb for verb, past in IRREGULAR_PAST.items() if " " not in verb and past != verb}
 
 
 @cache

@@ -9,21 +9,23 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import astuple, fields
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-from .models import DocumentRecord, Passage
+from .models import DocumentRecord, Passage, decode_spans, encode_spans
 from .retrieval import Snapshot, keyword_tokenizer
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when what is written here changes shape
+FORMAT = 2  # bump when what is written here changes shape (2: passages carry their source spans)
 KEEP = 2  # snapshots kept on disk: the newest, and one that a process may still be loading
 STALE_SECONDS = 3600  # a half-written save this old belongs to a process that was killed
 _DONE = "complete"  # written last: a directory without it is a save that did not finish
 _PARTIAL = ".partial-"
 _FIELDS = [f.name for f in fields(Passage)]
 _THEMES = _FIELDS.index("themes")
+_SOURCES = _FIELDS.index("sources")
 
 
 def fingerprint(records: dict[str, DocumentRecord]) -> str:
@@ -48,7 +50,7 @@ def load(root: Path, revision: str, records: dict[str, DocumentRecord]) -> Snaps
         names, *rows = orjson.loads((path / "passages.json").read_bytes())
         if names != _FIELDS:
             return None
-        passages = [Passage(*row[:_THEMES], tuple(row[_THEMES]), *row[_THEMES + 1 :]) for row in rows]  # type: ignore[call-arg]
+        passages = [_passage(row) for row in rows]
         tokenizer = bm25 = None
         if passages:
             tokenizer = keyword_tokenizer()
@@ -62,6 +64,20 @@ def load(root: Path, revision: str, records: dict[str, DocumentRecord]) -> Snaps
         return None
 
 
+def _row(passage: Passage) -> list[Any]:
+    row = [getattr(passage, name) for name in _FIELDS]
+    row[_THEMES] = list(passage.themes)
+    row[_SOURCES] = encode_spans(passage.sources)
+    return row
+
+
+def _passage(row: list[Any]) -> Passage:
+    values = list(row)
+    values[_THEMES] = tuple(values[_THEMES])
+    values[_SOURCES] = decode_spans(values[_SOURCES])
+    return Passage(*values)
+
+
 def save(root: Path, snap: Snapshot) -> None:
     """Write the snapshot under its fingerprint (whole or not at all), and drop older ones."""
     final = root / fingerprint(snap.records)
@@ -72,7 +88,7 @@ def save(root: Path, snap: Snapshot) -> None:
         scratch.mkdir(parents=True)
         import orjson
 
-        rows = [_FIELDS] + [astuple(p) for p in snap.passages]  # rows, not objects: a third of the size to read
+        rows = [_FIELDS] + [_row(p) for p in snap.passages]  # rows, not objects: a third of the size to read
         (scratch / "passages.json").write_bytes(orjson.dumps(rows))
         if snap.bm25 is not None:
             snap.bm25.save(str(scratch), show_progress=False)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .intent import IDEA_CUES, Intent, names_in, read_intent
+
 MAX_QUESTION_CHARS = 2000
 # Lone surrogates too: JSON can carry them ("\ud800"), but no tokenizer or UTF-8 encoder accepts them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
@@ -16,11 +18,6 @@ _COMPARE = re.compile(
 _FOLLOW_UP = re.compile(
     r"^\s*(what about|how about|and\b|what of|compare|who paid|who funded|what happened|how much|did it|did they)"
     r"|\b(it|that|this|they|them|those|these|there|their|its|he|she|him|her|his)\b",
-    re.I,
-)
-_IDEAS = re.compile(
-    r"\b(how (could|can|might|should|would|do|did) (we|a|an|our|councils?|places?|partners?|areas?|you)"
-    r"|ideas?|approach(es)?|lessons?|ways? to|what could|what works|examples?|learn from)\b",
     re.I,
 )
 _GENERIC_WORDS = {"west", "east", "north", "south", "and", "the", "of", "somerset", "city", "county", "england"}
@@ -43,6 +40,8 @@ class Query:
     compare: bool = False
     follow_up: bool = False
     ideas: bool = False  # asks for ways of doing something, so answers should range over several places
+    intent: Intent = field(default_factory=lambda: Intent("what"))
+    focus: list[str] = field(default_factory=list)  # the names it is about, carried from earlier turns if none
 
 
 def clean_question(raw: str) -> str:
@@ -83,7 +82,17 @@ def places_in(text: str, patterns: Sequence[tuple[re.Pattern[str], str]]) -> lis
 
 def understand(question: str, history: Sequence[Any], places: Sequence[str]) -> Query:
     query = _resolve(question, history, places)
-    return replace(query, ideas=bool(_IDEAS.search(question)) and not query.compare)
+    intent = read_intent(question)
+    focus = intent.names
+    if not focus and query.follow_up:  # "How many agencies take part?" is about what the last turn named
+        focus = next((found for q in reversed(earlier_questions(history)) if (found := names_in(q))), [])
+    focus = focus or query.places
+    ideas = intent.ideas and not query.compare
+    text = query.text
+    if ideas:  # "What ideas could we borrow?" says what kind of answer, not what about: search for the topic
+        topic = " ".join(IDEA_CUES.sub(" ", text).split())
+        text = topic if len(topic.split()) >= 3 else text
+    return replace(query, text=text, ideas=ideas, intent=intent, focus=list(focus))
 
 
 def _resolve(question: str, history: Sequence[Any], places: Sequence[str]) -> Query:
