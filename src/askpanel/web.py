@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .auth import parse_auth
 from .models import Answer, DocumentRecord
 from .render import (
     CSS,
@@ -118,16 +119,6 @@ def json_error(
     status: int, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(ErrorOut(error=message, details=details or []).model_dump(), status, headers=headers)
-
-
-def parse_auth(auth: str) -> tuple[str, str] | None:
-    """ASKPANEL_AUTH as (user, password); None when unset. A malformed value stops the server, never opens it."""
-    if not auth:
-        return None
-    user, sep, password = auth.partition(":")
-    if not sep or not user or not password:
-        raise ValueError("ASKPANEL_AUTH must look like user:password")
-    return user, password
 
 
 def basic_auth(credentials: tuple[str, str] | None) -> Callable[..., None]:
