@@ -584,7 +584,11 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
 
 # == the server ================================================================================
 def build_app(assistant: Assistant) -> FastAPI:
-    """One FastAPI app: REST under /api, OpenAPI at /docs, and the web chat at /."""
+    """One FastAPI app: REST under /api, the OpenAI-compatible API under /v1, OpenAPI at /docs, and the web
+    chat at /."""
+    from .openai_api import openai_router
+
+    credentials = parse_auth(assistant.settings.auth)
     app = FastAPI(
         title="askpanel",
         version=__version__,
@@ -592,12 +596,13 @@ def build_app(assistant: Assistant) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api_router(assistant))
+    app.include_router(openai_router(assistant, credentials))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     return gr.mount_gradio_app(
         app,
         build_blocks(assistant),
         path="/",
-        auth=parse_auth(assistant.settings.auth),
+        auth=credentials,
         css=CSS,
         theme=gr.themes.Default(primary_hue="blue"),
         max_file_size=int(assistant.settings.max_upload_mb * 1_000_000),
@@ -613,5 +618,6 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
 
     app = build_app(assistant)
     assistant.warm()  # load the model now, so the first visitor does not wait for it
-    print(f"askpanel: serving on http://{host}:{port}/ (REST at /api, docs at /docs)", flush=True)
+    where = "REST at /api, OpenAI-compatible API at /v1, docs at /docs"
+    print(f"askpanel: serving on http://{host}:{port}/ ({where})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
