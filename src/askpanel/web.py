@@ -584,19 +584,33 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
 
 # == the server ================================================================================
 def build_app(assistant: Assistant) -> FastAPI:
-    """One FastAPI app: REST under /api, the OpenAI-compatible API under /v1, OpenAPI at /docs, and the web
-    chat at /."""
+    """One FastAPI app: REST under /api, the OpenAI-compatible API under /v1, MCP at /mcp, OpenAPI at /docs,
+    and the web chat at /."""
+    from contextlib import asynccontextmanager
+
+    from starlette.routing import Route
+
+    from .mcp_server import mcp_http
     from .openai_api import openai_router
 
     credentials = parse_auth(assistant.settings.auth)
+    mcp_endpoint, mcp_sessions = mcp_http(assistant, credentials)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with mcp_sessions():
+            yield
+
     app = FastAPI(
         title="askpanel",
         version=__version__,
         description="Ask the Service Transformation Challenge Panel report and its case studies.",
+        lifespan=lifespan,
     )
     install_error_handlers(app)
     app.include_router(api_router(assistant))
     app.include_router(openai_router(assistant, credentials))
+    app.router.routes.append(Route("/mcp", mcp_endpoint))  # an exact path: Gradio at / would take /mcp/...
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     return gr.mount_gradio_app(
         app,
@@ -618,6 +632,6 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
 
     app = build_app(assistant)
     assistant.warm()  # load the model now, so the first visitor does not wait for it
-    where = "REST at /api, OpenAI-compatible API at /v1, docs at /docs"
+    where = "REST at /api, OpenAI-compatible API at /v1, MCP at /mcp, docs at /docs"
     print(f"askpanel: serving on http://{host}:{port}/ ({where})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
