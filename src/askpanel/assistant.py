@@ -11,7 +11,7 @@ from typing import Any
 from .config import Settings, load_settings
 from .embeddings import Embedder
 from .ingest import Progress, run_ingest
-from .models import Answer, DocumentRecord, IngestReport
+from .models import Answer, DocumentRecord, IngestReport, Passage, SearchHit
 from .retrieval import Retriever
 from .store import Store
 
@@ -106,6 +106,44 @@ class Assistant:
             from .llm import stream_with_llm
 
             yield from stream_with_llm(answer, self.settings)
+
+    def search(self, question: str, filters: dict[str, Any] | None = None, k: int = 8) -> list[SearchHit]:
+        """The passages that best match a question, ranked, without composing an answer (for tools that read them)."""
+        from .understand import clean_question
+
+        asked = clean_question(question)
+        if not asked:
+            return []
+        vector = self.embedder.embed_one(asked)
+        hits = self.retriever.search(asked, vector, filters or {}, k=max(1, k))
+        return [
+            SearchHit(
+                rank=rank,
+                score=round(hit.score, 5),
+                chunk_id=p.chunk_id,
+                doc_id=p.doc_id,
+                title=p.title,
+                doc_type=p.doc_type,
+                place=p.place,
+                section=p.section,
+                page=p.page,
+                url=p.url,
+                text=p.text,
+            )
+            for rank, hit in enumerate(hits, 1)
+            for p in [hit.passage]
+        ]
+
+    def passage(self, chunk_id: str) -> Passage | None:
+        """One live passage by its chunk id; None when no live document holds it."""
+        snap = self.retriever.snapshot()
+        index = snap.by_id.get(chunk_id)
+        return None if index is None else snap.passages[index]
+
+    def passages(self, doc_id: str) -> list[Passage]:
+        """Every live passage of one document, in reading order; empty for an unknown document."""
+        snap = self.retriever.snapshot()
+        return [snap.passages[i] for i in snap.by_doc.get(doc_id, [])]
 
     def prepare_index(self) -> None:
         """Build the keyword index now and save it, so the next process to start loads it instead."""

@@ -1,4 +1,4 @@
-"""Command line: `askpanel ingest`, `askpanel ask`, `askpanel eval`, `askpanel serve`."""
+"""Command line: `askpanel ingest`, `askpanel ask`, `askpanel eval`, `askpanel serve`, `askpanel mcp`."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def evaluate(ctx: click.Context, questions: Path, as_json: bool, no_baseline: bo
 @click.option("--no-ingest", is_flag=True, help="Do not ingest the corpus before serving.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, no_ingest: bool) -> None:
-    """Serve the web chat and REST API."""
+    """Serve the web chat, the REST and OpenAI-compatible APIs, and MCP over HTTP."""
     from .web import serve as run_server
 
     assistant = _assistant(ctx)
@@ -103,3 +103,12 @@ def serve(ctx: click.Context, host: str, port: int, no_ingest: bool) -> None:
         report = assistant.ingest()
         click.echo(report.summary(), err=True)
     run_server(assistant, host=host, port=port)
+
+
+@main.command()
+@click.pass_context
+def mcp(ctx: click.Context) -> None:
+    """Serve MCP over stdio (for Claude Desktop and other MCP clients), answering from the ingested store."""
+    from .mcp_server import serve_stdio
+
+    serve_stdio(_assistant(ctx))

@@ -280,3 +280,20 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One passage found for a query, best first: what a search returns to tools that pick their own evidence."""
+
+    rank: int
+    score: float  # fused keyword and meaning rank score: larger is better, comparable within one search only
+    chunk_id: str
+    doc_id: str
+    title: str
+    doc_type: str
+    place: str
+    section: str
+    page: str
+    url: str
+    text: str

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .auth import parse_auth
 from .models import Answer, DocumentRecord
 from .render import (
     CSS,
@@ -118,16 +119,6 @@ def json_error(
     status: int, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(ErrorOut(error=message, details=details or []).model_dump(), status, headers=headers)
-
-
-def parse_auth(auth: str) -> tuple[str, str] | None:
-    """ASKPANEL_AUTH as (user, password); None when unset. A malformed value stops the server, never opens it."""
-    if not auth:
-        return None
-    user, sep, password = auth.partition(":")
-    if not sep or not user or not password:
-        raise ValueError("ASKPANEL_AUTH must look like user:password")
-    return user, password
 
 
 def basic_auth(credentials: tuple[str, str] | None) -> Callable[..., None]:
@@ -593,20 +584,39 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
 
 # == the server ================================================================================
 def build_app(assistant: Assistant) -> FastAPI:
-    """One FastAPI app: REST under /api, OpenAPI at /docs, and the web chat at /."""
+    """One FastAPI app: REST under /api, the OpenAI-compatible API under /v1, MCP at /mcp, OpenAPI at /docs,
+    and the web chat at /."""
+    from contextlib import asynccontextmanager
+
+    from starlette.routing import Route
+
+    from .mcp_server import mcp_http
+    from .openai_api import openai_router
+
+    credentials = parse_auth(assistant.settings.auth)
+    mcp_endpoint, mcp_sessions = mcp_http(assistant, credentials)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with mcp_sessions():
+            yield
+
     app = FastAPI(
         title="askpanel",
         version=__version__,
         description="Ask the Service Transformation Challenge Panel report and its case studies.",
+        lifespan=lifespan,
     )
     install_error_handlers(app)
     app.include_router(api_router(assistant))
+    app.include_router(openai_router(assistant, credentials))
+    app.router.routes.append(Route("/mcp", mcp_endpoint))  # an exact path: Gradio at / would take /mcp/...
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     return gr.mount_gradio_app(
         app,
         build_blocks(assistant),
         path="/",
-        auth=parse_auth(assistant.settings.auth),
+        auth=credentials,
         css=CSS,
         theme=gr.themes.Default(primary_hue="blue"),
         max_file_size=int(assistant.settings.max_upload_mb * 1_000_000),
@@ -622,5 +632,6 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> No
 
     app = build_app(assistant)
     assistant.warm()  # load the model now, so the first visitor does not wait for it
-    print(f"askpanel: serving on http://{host}:{port}/ (REST at /api, docs at /docs)", flush=True)
+    where = "REST at /api, OpenAI-compatible API at /v1, MCP at /mcp, docs at /docs"
+    print(f"askpanel: serving on http://{host}:{port}/ ({where})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
