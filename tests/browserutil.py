@@ -40,7 +40,7 @@ def require_browser() -> None:
 
 
 def open_page(browser_or_context: Any, url: str, width: int = 1280) -> Any:
-    """A new page on the chat, once it has rendered; from a browser (its own context) or a given context."""
+    """A new page on the chat once it is ready; from a browser (in a context of its own) or a given context."""
     if hasattr(browser_or_context, "new_context"):
         page = browser_or_context.new_page(viewport={"width": width, "height": 900})
     else:
@@ -48,8 +48,18 @@ def open_page(browser_or_context: Any, url: str, width: int = 1280) -> Any:
         page.set_viewport_size({"width": width, "height": 900})
     page.set_default_timeout(60_000)
     page.goto(url)
-    page.get_by_label("Your question").wait_for()
+    ready(page)
     return page
+
+
+def ready(page: Any) -> None:
+    """Wait until the page has rendered and restored what this browser kept: it then names its conversation."""
+    page.locator('.ap-transcript:not([data-conversation="empty"])').wait_for()
+
+
+def reload(page: Any) -> None:
+    page.reload()
+    ready(page)
 
 
 CURRENT_KEY = "askpanel-conversation-v1"  # where the page keeps the open conversation in localStorage

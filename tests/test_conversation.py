@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserutil import ask, open_page, require_browser
+from browserutil import ask, open_page, reload, require_browser
 from webutil import running
 
 from askpanel import Assistant
@@ -98,8 +98,7 @@ def test_three_turns_in_order_survive_a_reload_and_export(browser: Any, server: 
 
     # A reload brings the conversation back, in order, and follow-ups carry on from it.
     leads = page.locator(".ap-turn .ap-lead").all_inner_texts()
-    page.reload()
-    page.locator(".ap-turn").nth(2).wait_for()
+    reload(page)
     assert questions(page) == THREE
     assert page.locator(".ap-turn .ap-lead").all_inner_texts() == leads
     assert page.locator("#ap-sources-h").inner_text() == "Sources of answer 3 of 3"
@@ -118,15 +117,12 @@ def test_two_browsers_never_see_each_others_conversations(browser: Any, server: 
         ask(mine, THREE[2])
 
         theirs = open_page(second, server)
-        theirs.wait_for_timeout(1000)  # time for a restore, were there anything to restore
         assert questions(theirs) == [] and past_titles(theirs) == []
         ask(theirs, "How did places get partners to share information about families?")
 
-        mine.reload()
-        mine.locator(".ap-turn").first.wait_for()
+        reload(mine)
         assert questions(mine) == [THREE[2]] and past_titles(mine) == [THREE[0]]
-        theirs.reload()
-        theirs.locator(".ap-turn").first.wait_for()
+        reload(theirs)
         assert questions(theirs) == ["How did places get partners to share information about families?"]
         assert past_titles(theirs) == []
     finally:
@@ -161,8 +157,7 @@ def test_past_conversations_reopen_and_delete(browser: Any, server: str) -> None
     page.get_by_role("button", name="Delete: How can police").click()
     page.locator(".ap-past").get_by_text("Deleted “How can police").wait_for()
     assert past_titles(page) == []
-    page.reload()
-    page.locator(".ap-turn").nth(1).wait_for()
+    reload(page)
     assert questions(page) == THREE[:2] and past_titles(page) == []
     page.close()
 

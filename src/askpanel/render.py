@@ -231,7 +231,8 @@ def render_transcript(
     said = f' data-announce-id="{esc(announce[0])}" data-announce="{esc(announce[1])}"' if announce else ""
     said += f' data-focus="{esc(focus_to)}"' if focus_to else ""
     return (
-        f'<section class="ap-transcript" tabindex="0" aria-labelledby="ap-conversation-h"{said}>'
+        f'<section class="ap-transcript" tabindex="0" aria-labelledby="ap-conversation-h" '
+        f'data-conversation="{esc(conversation.id)}"{said}>'
         f'<h2 id="ap-conversation-h" class="ap-sr-only">Conversation</h2>{"".join(parts)}</section>'
     )
 
@@ -382,11 +383,14 @@ button.ap-cite { display: inline; border: 1px solid #1d4ed8; border-radius: 4px;
   margin: 0 0.1rem; font-size: 0.85em; line-height: 1.3; background: var(--background-fill-primary);
   color: var(--body-text-color); cursor: pointer; }
 button.ap-cite:hover, button.ap-cite:focus-visible { background: #1d4ed8; color: #fff; }
+/* Instant, not faded: half way through a fade the colours are below 4.5:1. */
+button.ap-cite, button.ap-show, button.ap-small, button.ap-close { transition: none; }
 button.ap-cite:focus-visible, button.ap-close:focus-visible { outline: 3px solid #1d4ed8; outline-offset: 2px; }
 .ap-pop { max-width: min(40rem, 92vw); max-height: 80vh; overflow: auto; padding: 1rem; border-radius: 8px;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
   color: var(--body-text-color); box-shadow: 0 10px 40px rgba(0, 0, 0, 0.35); }
-.ap-pop::backdrop { background: rgba(0, 0, 0, 0.3); }
+/* No dimming behind an open passage: the page stays readable (and at full contrast) beside it. */
+.ap-pop::backdrop { background: transparent; }
 .ap-pop-head { display: flex; justify-content: space-between; gap: 1rem; align-items: flex-start; }
 button.ap-close { font-size: 1.4em; line-height: 1; background: none; border: none; cursor: pointer;
   color: var(--body-text-color); padding: 0 0.25rem; }

@@ -744,18 +744,31 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
         ask_inputs = [question, doc_types, places, themes, place_context, conversation]
         ask_outputs = [transcript, sources, conversation, focus, question, followups, export, answer_json]
         kept = [current_kept, past_kept, past_list]
+        # Quick steps that need no progress overlay: it would dim the panels (below 4.5:1) for a blink.
+        quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
         corpus_outputs = [corpus_table, places_chart, compare_a, compare_b, places, themes]
         for trigger in (ask_btn.click, question.submit):
-            trigger(ui.ask, ask_inputs, ask_outputs, api_name="ask", concurrency_limit=ASK_CONCURRENCY).then(
-                ui.save, conversation, current_kept, api_visibility="private"
-            )
+            # "minimal": the queue and timer show, but no overlay hides the conversation while it is answered.
+            trigger(
+                ui.ask,
+                ask_inputs,
+                ask_outputs,
+                api_name="ask",
+                show_progress="minimal",
+                concurrency_limit=ASK_CONCURRENCY,
+            ).then(ui.save, conversation, current_kept, **quiet)
         followups.click(ui.follow_up, followups, question, api_visibility="private").then(
-            ui.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_limit=ASK_CONCURRENCY
-        ).then(ui.save, conversation, current_kept, api_visibility="private")
-        new_btn.click(ui.new_conversation, [conversation, past_kept], ask_outputs + kept, api_visibility="private")
-        past_list.reopen(ui.reopen, [conversation, past_kept], ask_outputs + kept, api_visibility="private")
-        past_list.forget(ui.forget, past_kept, [past_kept, past_list], api_visibility="private")
-        transcript.show_sources(ui.show_sources, conversation, [sources, focus], api_visibility="private")
+            ui.ask,
+            ask_inputs,
+            ask_outputs,
+            api_visibility="private",
+            show_progress="minimal",
+            concurrency_limit=ASK_CONCURRENCY,
+        ).then(ui.save, conversation, current_kept, **quiet)
+        new_btn.click(ui.new_conversation, [conversation, past_kept], ask_outputs + kept, **quiet)
+        past_list.reopen(ui.reopen, [conversation, past_kept], ask_outputs + kept, **quiet)
+        past_list.forget(ui.forget, past_kept, [past_kept, past_list], **quiet)
+        transcript.show_sources(ui.show_sources, conversation, [sources, focus], **quiet)
         feedback_inputs = [comment, conversation, focus]
         helpful_btn.click(ui.helpful, feedback_inputs, [feedback_status, comment], api_name="helpful")
         unhelpful_btn.click(ui.not_helpful, feedback_inputs, [feedback_status, comment], api_name="not_helpful")
@@ -768,7 +781,7 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
             api_name="add_case_study",
         ).then(ui.corpus_view, None, corpus_outputs, api_visibility="private")
         refresh_btn.click(ui.corpus_view, None, corpus_outputs, api_name="corpus")
-        blocks.load(ui.restore, [current_kept, past_kept], [*ask_outputs, past_list], api_visibility="private")
+        blocks.load(ui.restore, [current_kept, past_kept], [*ask_outputs, past_list], **quiet)
         blocks.load(ui.corpus_view, None, corpus_outputs, api_visibility="private")
     return blocks
 
