@@ -39,10 +39,10 @@ def require_browser() -> None:
         pytest.skip(missing, allow_module_level=True)
 
 
-def open_page(browser_or_context: Any, url: str, width: int = 1280) -> Any:
+def open_page(browser_or_context: Any, url: str, width: int = 1280, color_scheme: str = "light") -> Any:
     """A new page on the chat once it is ready; from a browser (in a context of its own) or a given context."""
     if hasattr(browser_or_context, "new_context"):
-        page = browser_or_context.new_page(viewport={"width": width, "height": 900})
+        page = browser_or_context.new_page(viewport={"width": width, "height": 900}, color_scheme=color_scheme)
     else:
         page = browser_or_context.new_page()
         page.set_viewport_size({"width": width, "height": 900})

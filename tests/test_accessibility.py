@@ -84,9 +84,10 @@ def choose(page: Any, label: str, nth: int) -> None:
     page.keyboard.press("Enter")
 
 
-@pytest.mark.parametrize("width", [1366, 390])
-def test_no_serious_axe_violations_on_any_tab(browser: Any, admin_server: str, width: int) -> None:
-    page = open_page(browser, admin_server, width=width)
+# Gradio follows the system's dark mode, so the colours are checked in it too (once: it is the same page).
+@pytest.mark.parametrize(("width", "scheme"), [(1366, "light"), (390, "light"), (390, "dark")])
+def test_no_serious_axe_violations_on_any_tab(browser: Any, admin_server: str, width: int, scheme: str) -> None:
+    page = open_page(browser, admin_server, width=width, color_scheme=scheme)
     audit = Audit()
     audit.scan(page, "Ask, before any question")
 
@@ -121,7 +122,7 @@ def test_no_serious_axe_violations_on_any_tab(browser: Any, admin_server: str, w
     audit.scan(page, "Add a case study, the form")
     page.close()
 
-    print(f"axe-core at {width} px, violations by impact: {audit.by_impact() or 'none'}\n{audit.report()}")
+    print(f"axe-core at {width} px ({scheme}), violations by impact: {audit.by_impact() or 'none'}\n{audit.report()}")
     assert not any(impact in BLOCKING for _, impact, *_ in audit.found), audit.report(BLOCKING)
 
 

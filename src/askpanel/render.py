@@ -340,24 +340,27 @@ CSS = """
 .ap-q h3 .ap-who { display: block; }
 .ap-q-text { font-weight: 600; }
 .ap-settings { margin-top: 0.25rem; }
-.ap-partial { border-left: 4px solid #1d4ed8; background: var(--background-fill-secondary); padding: 0.4rem 0.6rem; }
+.ap-partial { border-left: 4px solid var(--color-accent); background: var(--background-fill-secondary);
+  padding: 0.4rem 0.6rem; }
 .ap-turn-foot { margin-top: 0.5rem; }
-button.ap-show, button.ap-small { border: 1px solid #1d4ed8; border-radius: 4px; padding: 0.3rem 0.6rem;
-  min-height: 24px; background: var(--background-fill-primary); color: #1d4ed8; cursor: pointer; font-size: 0.9em; }
-.dark button.ap-show, .dark button.ap-small { color: #bfdbfe; border-color: #93c5fd; }
-button.ap-show[aria-pressed="true"] { background: #1d4ed8; color: #fff; }
+button.ap-show, button.ap-small { border: 1px solid var(--link-text-color); border-radius: 4px;
+  padding: 0.3rem 0.6rem; min-height: 24px; background: var(--background-fill-primary); color: var(--link-text-color);
+  cursor: pointer; font-size: 0.9em; }
+button.ap-show[aria-pressed="true"] { background: var(--button-primary-background-fill);
+  color: var(--button-primary-text-color); }
 button.ap-show:hover, button.ap-small:hover { text-decoration: underline; }
 /* A visible focus ring on everything the keyboard reaches (WCAG 2.4.7, 2.4.13). */
 button.ap-show:focus-visible, button.ap-small:focus-visible, .ap-transcript:focus-visible,
-.ap-passage:focus-visible, #ap-sources-h:focus-visible { outline: 3px solid #1d4ed8; outline-offset: 2px; }
+.ap-passage:focus-visible, #ap-sources-h:focus-visible { outline: 3px solid var(--link-text-color);
+  outline-offset: 2px; }
 .ap-past-list { list-style: none; padding-left: 0; margin: 0; }
 .ap-past-item { border-bottom: 1px solid var(--border-color-primary); padding: 0.4rem 0; }
 .ap-past-item p { display: block; margin: 0.15rem 0; }
 .ap-past-title { font-weight: 600; }
 .ap-past h2, .ap-sources h2 { font-size: 1.15em; margin: 0 0 0.4rem; }
-/* Gradio's own greys and blues fall below 4.5:1 on white: the footer links and the selected tab. */
-footer a, footer button, .show-api, .built-with { color: #4b5563 !important; }
-.dark footer a, .dark footer button, .dark .show-api, .dark .built-with { color: #d1d5db !important; }
+/* Gradio's own greys and blues fall below 4.5:1: the footer links, and the selected tab in dark mode. */
+footer a, footer button, .show-api, .built-with { color: var(--body-text-color-subdued) !important; }
+.tab-container button.selected { color: var(--link-text-color); }
 .ap-transcript { display: flex; flex-direction: column; gap: 1rem; }
 .ap-turn { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.75rem 1rem;
   background: var(--background-fill-primary); }
@@ -365,9 +368,8 @@ footer a, footer button, .show-api, .built-with { color: #4b5563 !important; }
   margin-bottom: 0.5rem; }
 .ap-q p { margin: 0.2rem 0 0; font-weight: 600; }
 .ap-who, .ap-label { font-size: 0.85em; font-weight: 600; }
-/* Gradio's subdued grey is below 4.5:1 on white; these greys keep small print readable in both modes. */
-.ap-who, .ap-label, .ap-meta, .ap-muted { color: #4b5563; }
-.dark .ap-who, .dark .ap-label, .dark .ap-meta, .dark .ap-muted { color: #d1d5db; }
+/* Colours come from the theme (web.theme), which keeps each at 4.5:1 or more in light and dark mode alike. */
+.ap-who, .ap-label, .ap-meta, .ap-muted { color: var(--body-text-color-subdued); }
 .ap-lead { font-size: 1.08em; line-height: 1.55; }
 .ap-ideas { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 0.75rem; }
 .ap-card { border: 1px solid var(--border-color-primary); border-left: 4px solid var(--color-accent);
@@ -379,13 +381,15 @@ footer a, footer button, .show-api, .built-with { color: #4b5563 !important; }
 .ap-meta { font-size: 0.88em; margin: 0.2rem 0; }
 .ap-warn { border-left: 4px solid #b45309; padding-left: 0.5rem; }
 .ap-ok { border-left: 4px solid #15803d; padding-left: 0.5rem; }
-button.ap-cite { display: inline; border: 1px solid #1d4ed8; border-radius: 4px; padding: 0 0.25rem;
+button.ap-cite { display: inline; border: 1px solid var(--link-text-color); border-radius: 4px; padding: 0 0.25rem;
   margin: 0 0.1rem; font-size: 0.85em; line-height: 1.3; background: var(--background-fill-primary);
   color: var(--body-text-color); cursor: pointer; }
-button.ap-cite:hover, button.ap-cite:focus-visible { background: #1d4ed8; color: #fff; }
+button.ap-cite:hover, button.ap-cite:focus-visible { background: var(--button-primary-background-fill);
+  color: var(--button-primary-text-color); }
 /* Instant, not faded: half way through a fade the colours are below 4.5:1. */
 button.ap-cite, button.ap-show, button.ap-small, button.ap-close { transition: none; }
-button.ap-cite:focus-visible, button.ap-close:focus-visible { outline: 3px solid #1d4ed8; outline-offset: 2px; }
+button.ap-cite:focus-visible, button.ap-close:focus-visible { outline: 3px solid var(--link-text-color);
+  outline-offset: 2px; }
 .ap-pop { max-width: min(40rem, 92vw); max-height: 80vh; overflow: auto; padding: 1rem; border-radius: 8px;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
   color: var(--body-text-color); box-shadow: 0 10px 40px rgba(0, 0, 0, 0.35); }
@@ -409,7 +413,7 @@ button.ap-close { font-size: 1.4em; line-height: 1; background: none; border: no
 .ap-region h4 { margin: 0 0 0.25rem; }
 .ap-region ul { margin: 0.3rem 0 0; padding-left: 1.1rem; font-size: 0.92em; }
 .ap-bar { height: 0.9rem; background: var(--background-fill-secondary); border-radius: 4px; overflow: hidden; }
-.ap-bar span { display: block; height: 100%; background: #1d4ed8; }
+.ap-bar span { display: block; height: 100%; background: var(--color-accent); }
 /* The conversation scrolls inside its box so the question field stays in reach, as in any chat. */
 .ap-transcript { max-height: 66vh; overflow-y: auto; padding-right: 0.25rem; }
 @media (min-width: 900px) {

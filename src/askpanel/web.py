@@ -791,6 +791,14 @@ def theme() -> gr.themes.Base:
     """Gradio's default look with its blues and greys darkened to 4.5:1 or more on their backgrounds (WCAG 1.4.3)."""
     return gr.themes.Default(primary_hue="blue").set(
         color_accent="*primary_700",
+        link_text_color="*primary_700",
+        link_text_color_hover="*primary_800",
+        link_text_color_visited="*primary_800",
+        link_text_color_active="*primary_800",
+        link_text_color_dark="*primary_300",
+        link_text_color_hover_dark="*primary_200",
+        link_text_color_visited_dark="*primary_200",
+        link_text_color_active_dark="*primary_200",
         button_primary_background_fill="*primary_700",
         button_primary_background_fill_hover="*primary_800",
         button_primary_border_color="*primary_700",
