@@ -68,13 +68,6 @@ def test_three_turns_in_order_survive_a_reload_and_export(browser: Any, server: 
     latest_sources = page.locator(".ap-source-title").all_inner_texts()
     assert [re.sub(r"^\[\d+\]\s*", "", t) for t in latest_sources] == cited_titles(page, 3)
 
-    # "Show sources" on the first turn shows that turn's sources.
-    page.locator(".ap-turn").nth(0).locator("button.ap-show").click()
-    page.get_by_role("heading", name="Sources of answer 1 of 3").wait_for()
-    shown = [re.sub(r"^\[\d+\]\s*", "", t) for t in page.locator(".ap-source-title").all_inner_texts()]
-    assert shown == cited_titles(page, 1)
-    assert page.locator(".ap-turn").nth(0).locator("button.ap-show").get_attribute("aria-pressed") == "true"
-
     shots = shots_folder(tmp_path)
     page.screenshot(path=str(shots / "conversation-1366.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 900})
@@ -83,6 +76,13 @@ def test_three_turns_in_order_survive_a_reload_and_export(browser: Any, server: 
     assert overflow <= 1, "the page scrolls sideways on a phone"
     page.screenshot(path=str(shots / "conversation-390.png"), full_page=True)
     page.set_viewport_size({"width": 1366, "height": 900})
+
+    # "Show sources" on the first turn shows that turn's sources.
+    page.locator(".ap-turn").nth(0).locator("button.ap-show").click()
+    page.get_by_role("heading", name="Sources of answer 1 of 3").wait_for()
+    shown = [re.sub(r"^\[\d+\]\s*", "", t) for t in page.locator(".ap-source-title").all_inner_texts()]
+    assert shown == cited_titles(page, 1)
+    assert page.locator(".ap-turn").nth(0).locator("button.ap-show").get_attribute("aria-pressed") == "true"
 
     # The whole conversation exports as Markdown, each answer with its sources.
     with page.expect_download() as download:

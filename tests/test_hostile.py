@@ -53,8 +53,8 @@ ALLOWED_ATTRS = {
     "aria-controls", "aria-label", "aria-labelledby", "aria-live", "aria-hidden", "aria-pressed", "class", "href", "id",
     "popover", "popovertarget", "popovertargetaction", "rel", "role", "style", "tabindex", "target", "title", "type",
     # our own scripts read these; the ones holding text (announce, message) hold it escaped
-    "data-announce", "data-announce-id", "data-changed", "data-focus", "data-forget", "data-message", "data-reopen",
-    "data-requested", "data-show-sources",
+    "data-announce", "data-announce-id", "data-changed", "data-conversation", "data-focus", "data-forget",
+    "data-message", "data-reopen", "data-requested", "data-show-sources",
 }  # fmt: skip
 
 
