@@ -370,7 +370,11 @@ class ChatUI:
                 if self.settings.llm:  # a rewrite streams after the extractive answer: show each version
                     yield self._view(conversation.with_turn(Turn(answer, filters, context)), state=conversation)
         except FilterError as exc:
-            yield self._view(conversation, notice=f"The filters could not be used: {exc}.", keep_question=True)
+            yield self._view(
+                conversation,
+                notice=f"The filters could not be used ({exc}). Change them, then ask again.",
+                keep_question=True,
+            )
             return
         if answer is not None:
             done = conversation.with_turn(Turn(answer, filters, context))
@@ -514,9 +518,9 @@ class ChatUI:
 
     def compare(self, doc_a: str | None, doc_b: str | None, focus: str, place_context: str) -> str:
         if not doc_a or not doc_b:
-            return status_html("Choose two case studies to compare.", ok=False)
+            return status_html("Select two case studies to compare, then select Compare side by side.", ok=False)
         if doc_a == doc_b:
-            return status_html("Choose two different case studies.", ok=False)
+            return status_html("The two case studies are the same. Select two different ones.", ok=False)
         records = {r.doc_id: r for r in self.assistant.documents()}
         answers = self.assistant.compare(doc_a, doc_b, (focus or "").strip()[:MAX_QUESTION_CHARS], place_context)
         return render_compare([records.get(doc_a), records.get(doc_b)], answers)
@@ -577,12 +581,18 @@ class ChatUI:
             log.exception("ingest of an upload failed")
             discard(path)
             return status_html(
-                f"Not added: ingest failed ({type(exc).__name__}). The server log has details.", ok=False
+                f"Not added: the file could not be indexed ({type(exc).__name__}). Try again; if it fails again, "
+                "ask the person who runs askpanel to look at the server log.",
+                ok=False,
             )
         if not report.ok:
             discard(path)
             reasons = "; ".join(reason for _, reason in report.failed)
-            return status_html(f"Not added: the file could not be read ({reasons}).", ok=False)
+            return status_html(
+                f"Not added: the file could not be read ({reasons}). Check that it opens, or save it in "
+                "another format, then try again.",
+                ok=False,
+            )
         return status_html(
             f"Added “{meta['title']}” ({report.chunks_embedded} passages). It is in answers from now on.", ok=True
         )
@@ -590,10 +600,13 @@ class ChatUI:
     def check_password(self, password: str | None) -> None:
         wanted = self.settings.admin_password
         if not wanted:
-            raise UploadError("adding case studies is switched off on this server (no ASKPANEL_ADMIN_PASSWORD set).")
+            raise UploadError(
+                "adding case studies is switched off on this server. The person who runs askpanel can switch it on "
+                "by setting ASKPANEL_ADMIN_PASSWORD."
+            )
         if not hmac.compare_digest((password or "").encode(), wanted.encode()):
             time.sleep(1)  # slows down password guessing
-            raise UploadError("the admin password is wrong.")
+            raise UploadError("the admin password is wrong. Check it and try again.")
 
 
 def case_label(record: DocumentRecord) -> str:
@@ -656,7 +669,7 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
                         gr.Examples(EXAMPLES, inputs=question, label="Example questions")
                         with gr.Accordion("Filters and your place", open=False):
                             doc_types = gr.CheckboxGroup(
-                                DOC_TYPE_CHOICES, label="Search in", info="Tick none to search everything."
+                                DOC_TYPE_CHOICES, label="Search in", info="Select none to search everything."
                             )
                             # Custom values: places ingested by another process after start-up must still filter.
                             places = gr.Dropdown(
