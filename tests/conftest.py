@@ -258,3 +258,15 @@ def api(server: str):  # type: ignore[no-untyped-def]
 
     with httpx.Client(base_url=server, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """Debian's chromium, headless (browser test modules call browserutil.require_browser() first)."""
+    from browserutil import CHROMIUM, LAUNCH_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()

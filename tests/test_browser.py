@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browserutil import ask, open_page, require_browser
 from webutil import running
 
 from askpanel import Assistant
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 QUESTION = "How did places get partners to share information about families?"
 XSS_DOC = """---
 title: "Glimmerford beacon <script>window.__xss = 1</script> <img src=x onerror=\\"window.__xss = 2\\">"
@@ -44,54 +34,7 @@ The Glimmerford beacon guided 45 volunteers to the night shelter in its first wi
 """
 
 
-def missing_browser() -> str:
-    """Why the browser tests cannot run here, or "" when they can."""
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed"
-    return ""
-
-
-# Decided at import, before any fixture ingests anything: skip, or fail when the browser is required.
-if missing := missing_browser():
-    if os.environ.get("ASKPANEL_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"ASKPANEL_REQUIRE_BROWSER=1 but {missing}", pytrace=False)
-    pytest.skip(missing, allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's chromium, headless."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def server(assistant: Assistant) -> Iterator[str]:
-    with running(assistant) as url:
-        yield url
-
-
-def open_page(browser: Any, url: str, width: int = 1280) -> Any:
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_label("Your question").wait_for()  # the app has rendered
-    return page
-
-
-def ask(page: Any, question: str) -> None:
-    box = page.get_by_label("Your question")
-    box.fill(question)
-    box.press("Enter")  # the keyboard alone is enough to ask
-    page.locator(".ap-turn .ap-lead").last.wait_for()
+require_browser()  # at import, before any fixture ingests anything
 
 
 def distinct_colours(path: Path) -> int:

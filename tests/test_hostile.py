@@ -32,7 +32,8 @@ from test_loaders import encrypt_pdf, make_docx, make_pdf
 
 from askpanel import Answer, Assistant, Citation, Idea
 from askpanel.compose import NOT_COVERED
-from askpanel.render import render_answer, render_places, render_sources, render_transcript
+from askpanel.conversation import Conversation, Turn, conversation_markdown
+from askpanel.render import render_answer, render_past, render_places, render_sources, render_transcript
 from askpanel.understand import MAX_QUESTION_CHARS, clean_question
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +46,15 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 # Every tag and attribute render.py writes itself; anything else in the page came from input and is an injection.
 ALLOWED_TAGS = {
-    "a", "article", "blockquote", "br", "button", "details", "div", "h3", "h4", "h5", "li", "mark", "ol", "p",
-    "section", "span", "strong", "summary", "ul",
+    "a", "article", "blockquote", "br", "button", "details", "div", "h2", "h3", "h4", "h5", "h6", "li", "mark", "ol",
+    "p", "section", "span", "strong", "summary", "ul",
 }  # fmt: skip
 ALLOWED_ATTRS = {
-    "aria-label", "aria-labelledby", "aria-live", "aria-hidden", "class", "href", "id", "popover", "popovertarget",
-    "popovertargetaction", "rel", "role", "style", "target", "title", "type",
+    "aria-controls", "aria-label", "aria-labelledby", "aria-live", "aria-hidden", "aria-pressed", "class", "href", "id",
+    "popover", "popovertarget", "popovertargetaction", "rel", "role", "style", "tabindex", "target", "title", "type",
+    # our own scripts read these; the ones holding text (announce, message) hold it escaped
+    "data-announce", "data-announce-id", "data-changed", "data-conversation", "data-focus", "data-forget",
+    "data-message", "data-reopen", "data-requested", "data-show-sources",
 }  # fmt: skip
 
 
@@ -115,8 +119,11 @@ def assert_safe(answer: Answer) -> None:
     """Every invariant, on the answer and on the HTML the web chat would show for it."""
     assert_answers_or_refuses(answer)
     assert_inert_markdown(answer.markdown)
-    page = render_transcript([answer]) + render_sources(answer) + render_answer(answer, "t1")
-    assert_inert_html(page)
+    turn = Turn(answer, {"place": [answer.question]}, answer.question)  # typed filters are text from the user too
+    conversation = Conversation(turns=[turn])
+    assert_inert_markdown(conversation_markdown(conversation))
+    page = render_transcript(conversation) + render_sources(turn, 1, 1) + render_answer(answer, "t1")
+    assert_inert_html(page + render_past([conversation]))
 
 
 def answer_from_json(data: dict[str, Any]) -> Answer:
@@ -566,5 +573,5 @@ def test_a_hostile_source_url_stays_inert_in_the_markdown(fresh_home: Path, tmp_
     answer = assistant.ask("How did Urlbury change its street lamps?")
 
     assert answer.covered and answer.citations[0].url.startswith("https://example.org/")
-    assert_inert_html(render_sources(answer))
+    assert_inert_html(render_sources(Turn(answer), 1, 1))
     assert_inert_markdown(answer.markdown)

@@ -335,6 +335,31 @@ def test_stream_grows_with_checked_sentences(llm_assistant: Assistant, script: S
     assert len(last.warnings) == 2
 
 
+def test_the_web_chat_streams_each_turn(
+    assistant: Assistant, llm_assistant: Assistant, script: Script, base: Answer
+) -> None:
+    import asyncio
+
+    from askpanel.conversation import Conversation, Turn
+    from askpanel.web import ChatUI
+
+    script.reply = f"{claim(base, 1)} [1]. {claim(base, 2)} [2]."
+    earlier = Conversation(turns=[Turn(assistant.ask("What did Melton build after the fire?"))])
+
+    async def views() -> list[tuple[Any, ...]]:
+        return [view async for view in ChatUI(llm_assistant).ask(QUESTION, [], [], [], "", earlier)]
+
+    shown = asyncio.run(views())
+    transcripts, states = [v[0] for v in shown], [v[2] for v in shown]
+    assert "Searching the report" in transcripts[0] and len(shown) >= 4  # the question, versions, the final
+    assert all(t.count('class="ap-turn"') == 2 for t in transcripts)  # the earlier turn stays on screen
+    assert all(state is earlier for state in states[:-1])  # kept only once the answer is final
+    final = states[-1]
+    assert final.history() == [earlier.turns[0].answer.question, QUESTION]
+    assert final.turns[1].answer.engine == "llm:test" and 'data-announce="Answer 2.' in transcripts[-1]
+    assert [r["body"]["stream"] for r in script.requests] == [True]
+
+
 @pytest.mark.parametrize("mode", ["error", "garbage", "sleep"])
 def test_stream_failure_falls_back(llm_assistant: Assistant, script: Script, base: Answer, mode: str) -> None:
     script.mode = mode

@@ -13,8 +13,9 @@ import pytest
 from webutil import running
 
 from askpanel import Answer, Assistant, Citation, Idea
+from askpanel.conversation import Conversation, Turn, conversation_markdown, file_away, read_past, without
 from askpanel.feedback import FeedbackStore
-from askpanel.render import render_answer, render_sources, render_transcript, safe_url
+from askpanel.render import render_answer, render_past, render_sources, render_transcript, safe_url
 from askpanel.uploads import UploadError, check_file, clean_themes, content_kind
 
 GOOD_QUESTION = "How did places get partners to share information about families?"
@@ -218,7 +219,8 @@ def test_feedback_and_export(fresh_home: Path) -> None:
         status, comment = client.predict("useful for our board paper", api_name="/not_helpful")
         assert export["visible"]
         markdown = httpx.get(export["value"]["url"]).text
-    assert markdown.startswith(f"**Q: {GOOD_QUESTION}**") and "### Sources" in markdown
+    assert markdown.startswith("# askpanel conversation") and f"**Q: {GOOD_QUESTION}**" in markdown
+    assert "### Sources" in markdown
     assert "saved" in status and comment == ""
     [entry] = FeedbackStore(assistant.settings.feedback_path).all()
     assert not entry.helpful and entry.comment == "useful for our board paper"
@@ -238,7 +240,14 @@ def xss_answer() -> Answer:
 
 def test_render_escapes_everything_from_the_corpus_and_the_question() -> None:
     answer = xss_answer()
-    page = render_transcript([answer]) + render_sources(answer) + render_answer(answer, "t9")
+    turn = Turn(answer, {"place": [XSS]}, XSS)
+    conversation = Conversation(turns=[turn])
+    page = (
+        render_transcript(conversation, announce=(XSS, XSS))
+        + render_sources(turn, 1, 1)
+        + render_answer(answer, "t9")
+        + render_past([conversation], message=XSS)
+    )
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;" in page and "onerror=&quot;" in page
     assert 'href="javascript' not in page and "Source: javascript:alert(1)" in page  # shown as text only
@@ -299,3 +308,91 @@ def test_feedback_store_round_trip(tmp_path: Path) -> None:
     assert [e.id for e in entries] == [first, second]
     assert entries[0].helpful and entries[0].comment == "good" and entries[0].chunk_ids == ["c1"]
     assert len(entries[1].comment) == 2000
+
+
+# -- conversations kept in the browser, without a server -------------------------------------------
+def test_a_conversation_survives_its_browser_form(assistant: Assistant) -> None:
+    import json
+
+    from askpanel.compose import render_markdown
+
+    first = assistant.ask("What did Melton build after the fire?")
+    second = assistant.ask("Who were the partners?", history=[first.question], filters={"place": "Melton"})
+    conversation = Conversation(turns=[Turn(first), Turn(second, {"place": ["Melton"]}, "a rural district")])
+    kept = json.loads(json.dumps(conversation.to_dict()))  # what localStorage holds
+    assert all("markdown" not in t["answer"] and "timings_ms" not in t["answer"] for t in kept["turns"])
+    back = Conversation.from_dict(kept)
+    assert back is not None and (back.id, back.started) == (conversation.id, conversation.started)
+    assert back.history() == [first.question, second.question]
+    for was, now in zip(conversation.turns, back.turns, strict=True):
+        assert (now.filters, now.place_context) == (was.filters, was.place_context)
+        drop = {"markdown", "timings_ms"}
+        assert {k: v for k, v in now.answer.to_dict().items() if k not in drop} == {
+            k: v for k, v in was.answer.to_dict().items() if k not in drop
+        }
+        assert render_markdown(now.answer) == was.answer.markdown  # the export rebuilds what was left out
+    assert back.turns[1].settings_line() == "Places: Melton · Your place: a rural district"
+    markdown = conversation_markdown(back)
+    assert markdown.index(f"**Q: {first.question}**") < markdown.index(f"**Q: {second.question}**")
+    assert markdown.count("### Sources") == 2 and "*Places: Melton · Your place: a rural district*" in markdown
+
+
+def test_answer_from_dict_ignores_unknown_keys_and_fills_defaults() -> None:
+    data = xss_answer().to_dict()
+    data["from_a_newer_version"] = 1
+    data["citations"][0]["also_new"] = True
+    del data["warnings"], data["status"]
+    answer = Answer.from_dict(data)
+    assert answer.warnings == [] and answer.status == "covered" and answer.citations[0].title.startswith("Title")
+    with pytest.raises(TypeError):
+        Answer.from_dict({"question": "q"})
+
+
+@pytest.mark.parametrize(
+    "kept", [None, "x", [], {}, {"turns": "x"}, {"turns": [5, {"answer": {"question": 1}}, {"answer": "x"}]}]
+)
+def test_whatever_the_browser_holds_reads_safely(kept: Any) -> None:
+    conversation = Conversation.from_dict(kept)
+    assert conversation is None or conversation.turns == []
+    assert read_past([kept, kept]) == []
+
+
+def test_a_stored_conversation_keeps_its_good_turns_and_a_safe_id() -> None:
+    good = Turn(xss_answer()).to_dict()
+    idea = {"title": "t", "place": "", "doc_type": "", "points": 5, "adapt": [], "citations": []}
+    bad = {"answer": {**good["answer"], "ideas": [idea]}}  # reads as an Idea, but could not be shown
+    conversation = Conversation.from_dict({"id": '"><script>', "started": 7, "turns": [bad, good]})
+    assert conversation is not None and len(conversation.turns) == 1
+    assert conversation.id.isalnum() and conversation.started_label()
+
+
+def test_conversations_stay_within_their_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from askpanel import conversation as conv
+
+    conversation = Conversation()
+    for i in range(conv.MAX_TURNS + 3):
+        conversation = conversation.with_turn(Turn(Answer(f"q{i}", False, "lead", [], [])))
+    assert len(conversation.turns) == conv.MAX_TURNS and conversation.turns[0].answer.question == "q3"
+
+    def one(title: str) -> Conversation:
+        return Conversation(turns=[Turn(Answer(title, False, "lead " * 50, [], []))])
+
+    past: list[Conversation] = []
+    for i in range(conv.MAX_PAST + 2):
+        past = file_away(past, one(f"c{i}"))
+    assert len(past) == conv.MAX_PAST and past[0].title == f"c{conv.MAX_PAST + 1}"  # newest first
+    assert file_away(past, Conversation()) == past  # an empty conversation is not kept
+    again = file_away(past, past[3])
+    assert again[0].id == past[3].id and len(again) == len(past)  # filed again, not twice
+    monkeypatch.setattr(conv, "PAST_BUDGET_CHARS", 3_000)
+    assert 1 <= len(file_away(past, one("big"))) < conv.MAX_PAST  # the oldest make room
+    assert without(past, past[0].id) == past[1:]
+
+
+def test_partial_answers_are_labelled_before_the_lead() -> None:
+    answer = xss_answer()
+    answer.status, answer.covered = "partial", False
+    html = render_answer(answer, "t1")
+    assert html.index("Partly answered") < html.index('class="ap-lead"')
+    assert "not the detail you asked for" in html
+    assert "Partly answered" not in render_answer(xss_answer(), "t1")

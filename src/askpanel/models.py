@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 DOC_TYPES = ("report", "case_study", "context")
@@ -280,6 +280,23 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """The inverse of to_dict. Unknown keys are ignored and missing optional ones take their defaults, so
+        an answer stored by an older or newer version still loads; a missing required field raises."""
+        return cls(
+            **{
+                **_known(cls, data),
+                "ideas": [Idea(**_known(Idea, i)) for i in data.get("ideas") or []],
+                "citations": [Citation(**_known(Citation, c)) for c in data.get("citations") or []],
+            }
+        )
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 @dataclass(frozen=True)

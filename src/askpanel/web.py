@@ -23,12 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .auth import parse_auth
+from .conversation import Conversation, Turn, conversation_markdown, file_away, read_past, stored, without
 from .models import Answer, DocumentRecord
 from .render import (
     CSS,
+    announcement,
     doc_type_label,
     esc,
     render_compare,
+    render_past,
     render_places,
     render_sources,
     render_transcript,
@@ -51,17 +54,87 @@ EXAMPLES = [
     "How can police and health services respond to people in a mental health crisis?",
 ]
 DOC_TYPE_CHOICES = [("Panel report", "report"), ("Case studies", "case_study"), ("Context", "context")]
-MAX_TURNS = 20  # a session keeps (and sends back as history) at most this many answers
 MAX_PLACE_CONTEXT_CHARS = 500
 EXPORT_MAX_AGE_S = 3600  # exported Markdown files and Gradio's cached copies are removed after an hour
 ASK_CONCURRENCY = 32  # like the REST thread pool: a small limit left chat users queueing behind each other under load
 PLACE_CONTEXT_HINT = "e.g. a rural district with a small voluntary sector"
-# Our own script (never content): bring the newest turn's start into view when the transcript changes.
-SCROLL_JS = """
+EMPTY_QUESTION = "Enter a question, then select Ask."
+SEARCHING = "Searching the report and the case studies."
+STARTED_NEW = "You have started a new conversation. Type your question in the question box."
+NOT_FOUND = "That conversation is no longer in this browser. It may have been deleted in another tab."
+# The browser keeps conversations under these keys. The secret is part of the page config every visitor gets,
+# so it hides nothing: it is fixed so that a restart of the server leaves saved conversations readable.
+CURRENT_KEY, PAST_KEY, STORE_SECRET = "askpanel-conversation-v1", "askpanel-past-conversations-v1", "askpanel"
+
+# Our own scripts (never content). The transcript is replaced whole at each change, so screen readers hear
+# new answers through one live region outside it, which says each announcement once; the newest turn's start
+# is scrolled into view; "Show sources" asks the server for that turn's sources; an opened passage takes the
+# keyboard focus, and Escape gives it back to its [n].
+TRANSCRIPT_JS = """
+let live = document.getElementById('ap-announcer');
+if (!live) {
+  live = document.createElement('div');
+  live.id = 'ap-announcer';
+  live.className = 'ap-sr-only';
+  live.setAttribute('role', 'status');
+  live.setAttribute('aria-live', 'polite');
+  live.setAttribute('aria-atomic', 'true');
+  document.body.appendChild(live);
+}
+let said = '';
 watch('value', () => {
   const log = element.querySelector('.ap-transcript');
-  const last = log && log.lastElementChild;
-  if (last) { log.scrollTop = last.offsetTop - log.offsetTop; }
+  if (!log) return;
+  const id = log.dataset.announceId;
+  if (id && id !== said) {
+    said = id;
+    live.textContent = log.dataset.announce || '';
+  }
+  const turns = log.querySelectorAll('.ap-turn');
+  const last = turns[turns.length - 1];
+  if (last) log.scrollTop = last.offsetTop - log.offsetTop;
+  if (log.dataset.focus === 'transcript') log.focus();
+  if (log.dataset.focus === 'question') {
+    const box = document.querySelector('#ap-question textarea, #ap-question input');
+    if (box) box.focus();
+  }
+});
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-show-sources]');
+  if (!button) return;
+  element.querySelectorAll('button[data-show-sources]').forEach((b) => {
+    b.setAttribute('aria-pressed', String(b === button));
+  });
+  trigger('show_sources', { turn: Number(button.dataset.showSources) });
+});
+element.addEventListener('toggle', (event) => {
+  const pop = event.target;
+  if (event.newState === 'open' && pop.classList && pop.classList.contains('ap-pop')) {
+    const passage = pop.querySelector('.ap-passage');
+    if (passage) passage.focus();
+  }
+}, true);
+"""
+# The sources the user asked for take the keyboard focus, so a keyboard user lands on them.
+SOURCES_JS = """
+watch('value', () => {
+  const head = element.querySelector('.ap-sources[data-requested] #ap-sources-h');
+  if (head) head.focus();
+});
+"""
+PAST_JS = """
+element.addEventListener('click', (event) => {
+  const reopen = event.target.closest('button[data-reopen]');
+  const forget = event.target.closest('button[data-forget]');
+  if (reopen) trigger('reopen', { id: reopen.dataset.reopen });
+  if (forget) trigger('forget', { id: forget.dataset.forget });
+});
+watch('value', () => {
+  const list = element.querySelector('.ap-past[data-changed]');
+  if (!list) return;
+  list.querySelector('#ap-past-h').focus();
+  const live = document.getElementById('ap-announcer');
+  if (live) live.textContent = list.dataset.message || '';
 });
 """
 ENDPOINT_METHODS = {"ask": "POST", "documents": "GET", "health": "GET"}
@@ -226,13 +299,20 @@ def remove_older_than(folder: Path, seconds: float) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
+def event_value(event: gr.EventData, key: str) -> Any:
+    """A value our own script sent with a custom event (trigger('reopen', {id})), or None."""
+    data = getattr(event, "_data", None)
+    return data.get(key) if isinstance(data, dict) else None
+
+
 def status_html(message: str, ok: bool) -> str:
     kind = "ap-ok" if ok else "ap-warn"
     return f'<p class="{kind}" role="status">{esc(message)}</p>'
 
 
 class ChatUI:
-    """Event handlers for the Blocks app. Shared by every session: per-user state lives only in gr.State."""
+    """Event handlers for the Blocks app. Shared by every session: per-user state lives only in gr.State and in
+    the user's own browser (gr.BrowserState)."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
@@ -248,7 +328,7 @@ class ChatUI:
         places: list[str],
         themes: list[str],
         place_context: str,
-        turns: list[Answer],
+        conversation: Conversation | None,
     ) -> AsyncIterator[tuple[Any, ...]]:
         """Stream one answer: the question at once, then each version of the answer as it improves.
 
@@ -257,102 +337,181 @@ class ChatUI:
         """
         import anyio
 
+        conversation = conversation or Conversation()
         question = (question or "").strip()
         if not question:
-            yield self._view(turns, notice="Please type a question.", keep_question=True)
+            yield self._view(conversation, notice=EMPTY_QUESTION, keep_question=True)
             return
-        yield self._view(turns, pending=question)
+        n = len(conversation.turns) + 1
+        yield self._view(conversation, pending=question, announce=(f"{conversation.id}-{n}-asked", SEARCHING))
         if self._threads is None:
             self._threads = anyio.CapacityLimiter(ASK_CONCURRENCY)
         context = (place_context or "")[:MAX_PLACE_CONTEXT_CHARS]
-        versions = self._versions(question, build_filters(doc_types, places, themes), context, turns)
+        versions = self._versions(question, build_filters(doc_types, places, themes), context, conversation)
         while (view := await anyio.to_thread.run_sync(next, versions, None, limiter=self._threads)) is not None:
             yield view
 
     def _versions(
-        self, question: str, filters: dict[str, Any], context: str, turns: list[Answer]
+        self, question: str, filters: dict[str, Any], context: str, conversation: Conversation
     ) -> Iterator[tuple[Any, ...]]:
         """Views of the answer: with an LLM, each checked version as it streams; always the final one last."""
-        history = [a.question for a in turns]
         try:
             answer: Answer | None = None
-            for answer in self.assistant.ask_stream(question, filters, history, context):
+            for answer in self.assistant.ask_stream(question, filters, conversation.history(), context):
                 if self.settings.llm:  # a rewrite streams after the extractive answer: show each version
-                    yield self._view([*turns, answer], state=turns)
+                    yield self._view(conversation.with_turn(Turn(answer, filters, context)), state=conversation)
         except FilterError as exc:
-            yield self._view(turns, notice=str(exc), keep_question=True)
+            yield self._view(
+                conversation,
+                notice=f"The filters could not be used ({exc}). Change them, then ask again.",
+                keep_question=True,
+            )
             return
         if answer is not None:
-            yield self._view([*turns, answer][-MAX_TURNS:], final=True)
+            done = conversation.with_turn(Turn(answer, filters, context))
+            n = len(done.turns)
+            yield self._view(done, final=True, announce=(f"{done.id}-{n}-done", announcement(answer, n)))
 
     def _view(
         self,
-        turns: list[Answer],
+        conversation: Conversation,
         pending: str | None = None,
         notice: str = "",
-        state: list[Answer] | None = None,
+        state: Conversation | None = None,
         final: bool = False,
         keep_question: bool = False,
+        announce: tuple[str, str] | None = None,
+        focus_to: str = "",
     ) -> tuple[Any, ...]:
-        """Values for the ask outputs: transcript, sources, state, question box, follow-ups, export, JSON."""
+        """Values for the ask outputs: transcript, sources, conversation, focus, question box, follow-ups,
+        export, JSON. The sources are the latest turn's; the export is the whole conversation."""
+        if notice:
+            announce = (uuid.uuid4().hex, notice)
+        turns = conversation.turns
         latest = turns[-1] if turns and pending is None else None
-        nearest = latest.nearest if latest is not None and not latest.covered else []
+        nearest = latest.answer.nearest if latest is not None and not latest.answer.covered else []
+        export = gr.DownloadButton(value=self.export(conversation), visible=True) if final and turns else gr.skip()
         return (
-            render_transcript(turns, pending, notice),
-            render_sources(latest),
-            turns if state is None else state,
+            render_transcript(conversation, pending, notice, announce=announce, focus_to=focus_to),
+            render_sources(latest, len(turns), len(turns)) if pending is None else gr.skip(),
+            conversation if state is None else state,
+            None if not notice else gr.skip(),  # a new answer brings the sources back to the latest turn
             gr.skip() if keep_question else "",
             gr.Dataset(samples=[[title] for title in nearest], visible=bool(nearest)),
-            gr.DownloadButton(value=self.export(latest), visible=True) if final and latest else gr.skip(),
-            latest.to_dict() if latest is not None else None,
+            export,
+            latest.answer.to_dict() if latest is not None else None,
         )
 
-    def export(self, answer: Answer | None) -> str | None:
-        """Write the answer with its sources as a Markdown file for the download button."""
-        if answer is None:
+    def export(self, conversation: Conversation) -> str | None:
+        """Write the whole conversation, each answer with its sources, as a Markdown file for the download button."""
+        if not conversation.turns:
             return None
         root = Path(self._exports.name)
         remove_older_than(root, EXPORT_MAX_AGE_S)  # Gradio has copied older exports into its own cache by now
         folder = root / uuid.uuid4().hex
         folder.mkdir()
-        path = folder / "askpanel-answer.md"
-        path.write_text(answer.markdown or answer.lead, encoding="utf-8")
+        path = folder / "askpanel-conversation.md"
+        path.write_text(conversation_markdown(conversation), encoding="utf-8")
         return str(path)
 
     @staticmethod
     def follow_up(sample: list[str]) -> str:
         return f"What does “{sample[0]}” cover?" if sample else ""
 
+    # -- the conversation in the browser --------------------------------------------------------
     @staticmethod
-    def new_conversation() -> tuple[Any, ...]:
+    def save(conversation: Conversation | None) -> Any:
+        """The current conversation for the browser to keep, so a reload brings it back."""
+        return conversation.to_dict() if conversation is not None and conversation.turns else gr.skip()
+
+    def restore(self, current: Any, past: Any) -> tuple[Any, ...]:
+        """On page load: the conversation this browser had open, and its list of past ones."""
+        conversation = Conversation.from_dict(current)
+        listed = render_past(read_past(past))
+        if conversation is None or not conversation.turns:
+            return (*self._blank(Conversation()), listed)
+        n = len(conversation.turns)
+        said = f"Your conversation is back: {n} question{'s' if n != 1 else ''}. The newest answer is last."
+        return (*self._shown(conversation, (f"{conversation.id}-restored", said)), listed)
+
+    def new_conversation(self, conversation: Conversation | None, past: Any) -> tuple[Any, ...]:
+        """Start clean; the conversation so far joins the list of past ones."""
+        kept = file_away(read_past(past), conversation or Conversation())
+        fresh = Conversation()
+        view = self._blank(fresh, announce=(fresh.id, STARTED_NEW), focus_to="question")
+        return (*view, fresh.to_dict(), stored(kept), render_past(kept))
+
+    def reopen(self, conversation: Conversation | None, past: Any, event: gr.EventData) -> tuple[Any, ...]:
+        """Bring a past conversation back; the one open until now takes its place in the list."""
+        listed = read_past(past)
+        chosen = next((c for c in listed if c.id == event_value(event, "id")), None)
+        if chosen is None:
+            return (*(gr.skip(),) * 8, gr.skip(), gr.skip(), render_past(listed, NOT_FOUND))
+        kept = file_away(without(listed, chosen.id), conversation or Conversation())
+        n = len(chosen.turns)
+        said = f"Reopened “{chosen.title}”: {n} question{'s' if n != 1 else ''}. The newest answer is last."
+        view = self._shown(chosen, (f"{chosen.id}-reopened-{uuid.uuid4().hex[:8]}", said), focus_to="transcript")
+        return (*view, chosen.to_dict(), stored(kept), render_past(kept))
+
+    def forget(self, past: Any, event: gr.EventData) -> tuple[Any, ...]:
+        """Delete one past conversation from this browser."""
+        listed = read_past(past)
+        gone = next((c for c in listed if c.id == event_value(event, "id")), None)
+        if gone is None:
+            return gr.skip(), render_past(listed, NOT_FOUND)
+        kept = without(listed, gone.id)
+        return stored(kept), render_past(kept, f"Deleted “{gone.title}”.")
+
+    def show_sources(self, conversation: Conversation | None, event: gr.EventData) -> tuple[Any, Any]:
+        """Show the sources of the turn the user picked; feedback goes to that turn from now on."""
+        turns = conversation.turns if conversation is not None else []
+        n = event_value(event, "turn")
+        if not isinstance(n, int) or not 1 <= n <= len(turns):
+            return gr.skip(), gr.skip()
+        return render_sources(turns[n - 1], n, len(turns), requested=uuid.uuid4().hex), n
+
+    def _shown(self, conversation: Conversation, announce: tuple[str, str], focus_to: str = "") -> tuple[Any, ...]:
+        return self._view(conversation, final=True, announce=announce, focus_to=focus_to)
+
+    def _blank(
+        self, conversation: Conversation, announce: tuple[str, str] | None = None, focus_to: str = ""
+    ) -> tuple[Any, ...]:
         return (
-            render_transcript([]),
+            render_transcript(conversation, announce=announce, focus_to=focus_to),
             render_sources(None),
-            [],
+            conversation,
+            None,
             "",
             gr.Dataset(samples=[], visible=False),
             gr.DownloadButton(value=None, visible=False),
             None,
         )
 
-    def helpful(self, comment: str, turns: list[Answer]) -> tuple[str, str]:
-        return self.feedback(True, comment, turns)
+    # -- feedback -------------------------------------------------------------------------------
+    def helpful(self, comment: str, conversation: Conversation | None, focus: int | None) -> tuple[str, str]:
+        return self.feedback(True, comment, conversation, focus)
 
-    def not_helpful(self, comment: str, turns: list[Answer]) -> tuple[str, str]:
-        return self.feedback(False, comment, turns)
+    def not_helpful(self, comment: str, conversation: Conversation | None, focus: int | None) -> tuple[str, str]:
+        return self.feedback(False, comment, conversation, focus)
 
-    def feedback(self, helpful: bool, comment: str, turns: list[Answer]) -> tuple[str, str]:
-        """Store the verdict on this session's latest answer; clear the comment box once saved."""
+    def feedback(
+        self, helpful: bool, comment: str, conversation: Conversation | None, focus: int | None
+    ) -> tuple[str, str]:
+        """Store the verdict on the turn whose sources are shown (the latest unless another was picked);
+        clear the comment box once saved."""
+        turns = conversation.turns if conversation is not None else []
         if not turns:
             return status_html("Ask a question first, then say whether the answer helped.", ok=False), comment
-        self.assistant.feedback(turns[-1], helpful, comment or "")
-        return status_html("Thank you: your feedback on the latest answer is saved.", ok=True), ""
+        n = focus if isinstance(focus, int) and 1 <= focus <= len(turns) else len(turns)
+        self.assistant.feedback(turns[n - 1].answer, helpful, comment or "")
+        which = f"answer {n}" if len(turns) > 1 else "the answer"
+        return status_html(f"Thank you. Your feedback on {which} is saved.", ok=True), ""
 
     def compare(self, doc_a: str | None, doc_b: str | None, focus: str, place_context: str) -> str:
         if not doc_a or not doc_b:
-            return status_html("Choose two case studies to compare.", ok=False)
+            return status_html("Select two case studies to compare, then select Compare side by side.", ok=False)
         if doc_a == doc_b:
-            return status_html("Choose two different case studies.", ok=False)
+            return status_html("The two case studies are the same. Select two different ones.", ok=False)
         records = {r.doc_id: r for r in self.assistant.documents()}
         answers = self.assistant.compare(doc_a, doc_b, (focus or "").strip()[:MAX_QUESTION_CHARS], place_context)
         return render_compare([records.get(doc_a), records.get(doc_b)], answers)
@@ -413,12 +572,18 @@ class ChatUI:
             log.exception("ingest of an upload failed")
             discard(path)
             return status_html(
-                f"Not added: ingest failed ({type(exc).__name__}). The server log has details.", ok=False
+                f"Not added: the file could not be indexed ({type(exc).__name__}). Try again; if it fails again, "
+                "ask the person who runs askpanel to look at the server log.",
+                ok=False,
             )
         if not report.ok:
             discard(path)
             reasons = "; ".join(reason for _, reason in report.failed)
-            return status_html(f"Not added: the file could not be read ({reasons}).", ok=False)
+            return status_html(
+                f"Not added: the file could not be read ({reasons}). Check that it opens, or save it in "
+                "another format, then try again.",
+                ok=False,
+            )
         return status_html(
             f"Added “{meta['title']}” ({report.chunks_embedded} passages). It is in answers from now on.", ok=True
         )
@@ -426,10 +591,13 @@ class ChatUI:
     def check_password(self, password: str | None) -> None:
         wanted = self.settings.admin_password
         if not wanted:
-            raise UploadError("adding case studies is switched off on this server (no ASKPANEL_ADMIN_PASSWORD set).")
+            raise UploadError(
+                "adding case studies is switched off on this server. The person who runs askpanel can switch it on "
+                "by setting ASKPANEL_ADMIN_PASSWORD."
+            )
         if not hmac.compare_digest((password or "").encode(), wanted.encode()):
             time.sleep(1)  # slows down password guessing
-            raise UploadError("the admin password is wrong.")
+            raise UploadError("the admin password is wrong. Check it and try again.")
 
 
 def case_label(record: DocumentRecord) -> str:
@@ -455,7 +623,12 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
     uploads_on = bool(assistant.settings.admin_password)
     cache = (EXPORT_MAX_AGE_S, EXPORT_MAX_AGE_S)  # Gradio's file cache: check hourly, drop files over an hour old
     with gr.Blocks(title="askpanel", analytics_enabled=False, delete_cache=cache) as blocks:
-        turns = gr.State([])  # this session's answers; nothing per user is kept anywhere else
+        # Per user: the open conversation and the turn whose sources are shown live in this session only;
+        # the browser keeps its own copy of the conversation, and its past ones, in its localStorage.
+        conversation = gr.State(None)
+        focus = gr.State(None)
+        current_kept = gr.BrowserState(None, storage_key=CURRENT_KEY, secret=STORE_SECRET)
+        past_kept = gr.BrowserState([], storage_key=PAST_KEY, secret=STORE_SECRET)
         gr.Markdown(
             "# askpanel\nAsk the Service Transformation Challenge Panel report and its case studies. "
             "Answers are ideas to adapt, not recipes to follow, and every point links to its source."
@@ -465,17 +638,21 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=320):
                         transcript = gr.HTML(
-                            render_transcript([]), label="Conversation", elem_id="ap-transcript", js_on_load=SCROLL_JS
+                            render_transcript(Conversation(id="empty")),
+                            label="Conversation",
+                            elem_id="ap-transcript",
+                            js_on_load=TRANSCRIPT_JS,
                         )
                         question = gr.Textbox(
                             label="Your question",
                             placeholder="e.g. How did places get partners to share information?",
+                            info="Follow-up questions are answered in the light of the ones before.",
                             max_length=MAX_QUESTION_CHARS,
                             elem_id="ap-question",
                         )
                         with gr.Row():
                             ask_btn = gr.Button("Ask", variant="primary", elem_id="ap-ask")
-                            new_btn = gr.Button("New conversation", variant="secondary")
+                            new_btn = gr.Button("New conversation", variant="secondary", elem_id="ap-new")
                         followups = gr.Dataset(
                             label="Ask about one of the nearest documents", components=[question], samples=[],
                             visible=False,
@@ -483,7 +660,7 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
                         gr.Examples(EXAMPLES, inputs=question, label="Example questions")
                         with gr.Accordion("Filters and your place", open=False):
                             doc_types = gr.CheckboxGroup(
-                                DOC_TYPE_CHOICES, label="Search in", info="Tick none to search everything."
+                                DOC_TYPE_CHOICES, label="Search in", info="Select none to search everything."
                             )
                             # Custom values: places ingested by another process after start-up must still filter.
                             places = gr.Dropdown(
@@ -499,18 +676,29 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
                                 max_length=MAX_PLACE_CONTEXT_CHARS,
                             )
                     with gr.Column(scale=2, min_width=300):
-                        sources = gr.HTML(render_sources(None), label="Sources", elem_id="ap-sources", js_on_load=None)
-                        export = gr.DownloadButton("Export answer as Markdown", visible=False, size="md")
+                        sources = gr.HTML(
+                            render_sources(None), label="Sources", elem_id="ap-sources", js_on_load=SOURCES_JS
+                        )
+                        export = gr.DownloadButton(
+                            "Download this conversation (Markdown)", visible=False, size="md", elem_id="ap-export"
+                        )
                         with gr.Group():
-                            comment = gr.Textbox(label="Was the latest answer helpful? Comment (optional)", lines=2)
+                            comment = gr.Textbox(
+                                label="Did the answer whose sources are shown help? Add a comment (optional)", lines=2
+                            )
                             with gr.Row():
-                                helpful_btn = gr.Button("Helpful", size="sm")
-                                unhelpful_btn = gr.Button("Not helpful", size="sm")
+                                helpful_btn = gr.Button("Yes, it helped", size="sm")
+                                unhelpful_btn = gr.Button("No, it did not help", size="sm")
                         feedback_status = gr.HTML(label="Feedback status", js_on_load=None)
+                        past_list = gr.HTML(
+                            render_past([]), label="Past conversations", elem_id="ap-past", js_on_load=PAST_JS
+                        )
                 answer_json = gr.JSON(label="Answer", visible=False)
 
             with gr.Tab("Compare"):
-                gr.Markdown("Put two case studies side by side, optionally on one question.")
+                gr.Markdown(
+                    "## Compare two case studies\nPut two case studies side by side, optionally on one question."
+                )
                 with gr.Row():
                     compare_a = gr.Dropdown(ui.case_choices(), value=None, label="First case study")
                     compare_b = gr.Dropdown(ui.case_choices(), value=None, label="Second case study")
@@ -519,7 +707,9 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
                 compare_out = gr.HTML(label="Comparison", js_on_load=None)
 
             with gr.Tab("Corpus"):
-                gr.Markdown("Every document askpanel answers from, and where the case studies come from.")
+                gr.Markdown(
+                    "## The corpus\nEvery document askpanel answers from, and where the case studies come from."
+                )
                 corpus_table = gr.Dataframe(
                     headers=["Title", "Type", "Place", "Region", "Year", "Themes", "Ingested"],
                     interactive=False,
@@ -533,42 +723,59 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
 
             with gr.Tab("Add a case study"):
                 gr.Markdown(
-                    "Upload a PDF, Word (DOCX), HTML, Markdown or text file. It is read, embedded and "
-                    "searchable in answers as soon as it is added."
+                    "## Add a case study\nUpload a PDF, Word (DOCX), HTML, Markdown or text file. It is read, "
+                    "embedded and used in answers as soon as it is added."
                     if uploads_on
-                    else "**Adding case studies is switched off.** Set `ASKPANEL_ADMIN_PASSWORD` to turn it on."
+                    else "## Add a case study\nAdding case studies is switched off on this server. To switch it on, "
+                    "the person who runs askpanel sets `ASKPANEL_ADMIN_PASSWORD` and restarts it."
                 )
-                up_file = gr.File(
-                    label=f"File (up to {assistant.settings.max_upload_mb:g} MB)",
-                    file_types=list(ALLOWED_SUFFIXES),
-                    interactive=uploads_on,
-                )
-                up_title = gr.Textbox(label="Title", interactive=uploads_on)
-                with gr.Row():
-                    up_place = gr.Textbox(label="Place", placeholder="e.g. Melton", interactive=uploads_on)
-                    up_region = gr.Textbox(label="Region", placeholder="e.g. East Midlands", interactive=uploads_on)
-                up_themes = gr.Dropdown(
-                    assistant.themes(),
-                    multiselect=True,
-                    allow_custom_value=True,
-                    label="Themes",
-                    interactive=uploads_on,
-                )
-                up_password = gr.Textbox(label="Admin password", type="password", interactive=uploads_on)
-                up_btn = gr.Button("Add case study", variant="primary", interactive=uploads_on)
+                with gr.Group(visible=uploads_on):  # a form nobody can use is left out, not shown greyed out
+                    up_file = gr.File(
+                        label=f"File (up to {assistant.settings.max_upload_mb:g} MB)",
+                        file_types=list(ALLOWED_SUFFIXES),
+                    )
+                    up_title = gr.Textbox(label="Title")
+                    with gr.Row():
+                        up_place = gr.Textbox(label="Place", placeholder="e.g. Melton")
+                        up_region = gr.Textbox(label="Region", placeholder="e.g. East Midlands")
+                    up_themes = gr.Dropdown(
+                        assistant.themes(), multiselect=True, allow_custom_value=True, label="Themes"
+                    )
+                    up_password = gr.Textbox(label="Admin password", type="password")
+                    up_btn = gr.Button("Add case study", variant="primary")
                 up_status = gr.HTML(label="Upload status", js_on_load=None)
 
-        ask_inputs = [question, doc_types, places, themes, place_context, turns]
-        ask_outputs = [transcript, sources, turns, question, followups, export, answer_json]
+        ask_inputs = [question, doc_types, places, themes, place_context, conversation]
+        ask_outputs = [transcript, sources, conversation, focus, question, followups, export, answer_json]
+        kept = [current_kept, past_kept, past_list]
+        # Quick steps that need no progress overlay: it would dim the panels (below 4.5:1) for a blink.
+        quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
         corpus_outputs = [corpus_table, places_chart, compare_a, compare_b, places, themes]
         for trigger in (ask_btn.click, question.submit):
-            trigger(ui.ask, ask_inputs, ask_outputs, api_name="ask", concurrency_limit=ASK_CONCURRENCY)
+            # "minimal": the queue and timer show, but no overlay hides the conversation while it is answered.
+            trigger(
+                ui.ask,
+                ask_inputs,
+                ask_outputs,
+                api_name="ask",
+                show_progress="minimal",
+                concurrency_limit=ASK_CONCURRENCY,
+            ).then(ui.save, conversation, current_kept, **quiet)
         followups.click(ui.follow_up, followups, question, api_visibility="private").then(
-            ui.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_limit=ASK_CONCURRENCY
-        )
-        new_btn.click(ui.new_conversation, None, ask_outputs, api_visibility="private")
-        helpful_btn.click(ui.helpful, [comment, turns], [feedback_status, comment], api_name="helpful")
-        unhelpful_btn.click(ui.not_helpful, [comment, turns], [feedback_status, comment], api_name="not_helpful")
+            ui.ask,
+            ask_inputs,
+            ask_outputs,
+            api_visibility="private",
+            show_progress="minimal",
+            concurrency_limit=ASK_CONCURRENCY,
+        ).then(ui.save, conversation, current_kept, **quiet)
+        new_btn.click(ui.new_conversation, [conversation, past_kept], ask_outputs + kept, **quiet)
+        past_list.reopen(ui.reopen, [conversation, past_kept], ask_outputs + kept, **quiet)
+        past_list.forget(ui.forget, past_kept, [past_kept, past_list], **quiet)
+        transcript.show_sources(ui.show_sources, conversation, [sources, focus], **quiet)
+        feedback_inputs = [comment, conversation, focus]
+        helpful_btn.click(ui.helpful, feedback_inputs, [feedback_status, comment], api_name="helpful")
+        unhelpful_btn.click(ui.not_helpful, feedback_inputs, [feedback_status, comment], api_name="not_helpful")
         compare_inputs = [compare_a, compare_b, compare_focus, place_context]
         compare_btn.click(ui.compare, compare_inputs, compare_out, api_name="compare")
         up_btn.click(
@@ -578,11 +785,38 @@ def build_blocks(assistant: Assistant) -> gr.Blocks:
             api_name="add_case_study",
         ).then(ui.corpus_view, None, corpus_outputs, api_visibility="private")
         refresh_btn.click(ui.corpus_view, None, corpus_outputs, api_name="corpus")
+        blocks.load(ui.restore, [current_kept, past_kept], [*ask_outputs, past_list], **quiet)
         blocks.load(ui.corpus_view, None, corpus_outputs, api_visibility="private")
     return blocks
 
 
 # == the server ================================================================================
+def theme() -> gr.themes.Base:
+    """Gradio's default look with its blues and greys darkened to 4.5:1 or more on their backgrounds (WCAG 1.4.3)."""
+    return gr.themes.Default(primary_hue="blue").set(
+        color_accent="*primary_700",
+        link_text_color="*primary_700",
+        link_text_color_hover="*primary_800",
+        link_text_color_visited="*primary_800",
+        link_text_color_active="*primary_800",
+        link_text_color_dark="*primary_300",
+        link_text_color_hover_dark="*primary_200",
+        link_text_color_visited_dark="*primary_200",
+        link_text_color_active_dark="*primary_200",
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_border_color="*primary_700",
+        button_primary_text_color="white",
+        button_primary_background_fill_dark="*primary_700",
+        button_primary_background_fill_hover_dark="*primary_600",
+        button_primary_text_color_dark="white",
+        body_text_color_subdued="#4b5563",  # the hints under labels, and the file box's "or"
+        body_text_color_subdued_dark="#d1d5db",
+        input_placeholder_color="#6b7280",
+        input_placeholder_color_dark="#9ca3af",
+    )
+
+
 def build_app(assistant: Assistant) -> FastAPI:
     """One FastAPI app: REST under /api, the OpenAI-compatible API under /v1, MCP at /mcp, OpenAPI at /docs,
     and the web chat at /."""
@@ -618,7 +852,7 @@ def build_app(assistant: Assistant) -> FastAPI:
         path="/",
         auth=credentials,
         css=CSS,
-        theme=gr.themes.Default(primary_hue="blue"),
+        theme=theme(),
         max_file_size=int(assistant.settings.max_upload_mb * 1_000_000),
         footer_links=["api"],
         run_history=False,
