@@ -81,7 +81,9 @@ def test_every_passage_resolves_to_a_listed_url_or_is_marked_as_ours(path: Path)
     for passage in chunk_document(doc):
         assert passage.sources, f"{path.name} [{passage.section}]: passage with no source spans"
         for span in passage.sources:
-            assert span.editorial or span.urls, f"{path.name}: a span with no page: {passage.text[span.start : span.end]!r}"
+            assert span.editorial or span.urls, (
+                f"{path.name}: a span with no page: {passage.text[span.start : span.end]!r}"
+            )
             assert set(span.urls) <= listed
         assert MARKER.search(passage.text) is None, "markers are taken out of the text askpanel quotes"
 
@@ -93,7 +95,9 @@ def test_every_document_loads_into_sections(path: Path) -> None:
     assert sum(len(s.text.split()) for s in doc.sections) >= 300
 
 
-@pytest.mark.parametrize("path", [p for p in DOCS if split_document(p)[0]["doc_type"] == "case_study"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in DOCS if split_document(p)[0]["doc_type"] == "case_study"], ids=lambda p: p.name
+)
 def test_case_studies_end_with_adaptation_questions_marked_as_ours(path: Path) -> None:
     doc = load_document(path, f"corpus/{path.name}", path.read_bytes())
     last = doc.sections[-1]

@@ -15,7 +15,7 @@ from webutil import running
 
 from askpanel import Answer, Assistant, Citation, Idea
 from askpanel.auth import authorized
-from askpanel.textformat import IDEAS_HEADING, NEAREST_HEADING, PARTIAL_NOTE, SOURCES_HEADING, render_text
+from askpanel.markdown import IDEAS_HEADING, NEAREST_HEADING, PARTIAL_NOTE, SOURCES_HEADING, render_chat
 
 openai = pytest.importorskip("openai")
 
@@ -290,7 +290,7 @@ def hostile_answer(status: str) -> Answer:
 def test_text_from_documents_stays_inert_when_a_client_renders_markdown(status: str) -> None:
     from markdown_it import MarkdownIt
 
-    text = render_text(hostile_answer(status))
+    text = render_chat(hostile_answer(status))
     html = MarkdownIt("commonmark").render(text)
     assert "<script" not in html and "<img" not in html and 'src="' not in html and 'href="javascript' not in html
     assert '<a href="https://ok.example/a%20b">' in html  # the source link itself stays a link

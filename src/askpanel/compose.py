@@ -323,14 +323,12 @@ class Fit:
     alone: bool  # names its own subject rather than leaning on an earlier sentence
     names_head: bool = False  # the question asks for a noun and this sentence names it
 
-    def answers(self, strict: bool) -> bool:
-        """Whether the sentence can answer the detail asked: the kind of fact, about the focus, for the years."""
-        return (
-            (not strict or self.kind >= 0.7 or self.head == 1.0)
-            and self.focus >= 0.6
-            and self.constraint >= 1.0
-            and self.head > 0
-        )
+    def answers(self, strict: bool, head_required: bool = True) -> bool:
+        """Whether the sentence can answer the detail asked: the kind of fact (or the noun asked for), about the
+        focus, for the years asked; and, where the noun asked for names a class ("which department") or the
+        sum is of something ("what was X paid"), naming it there or in its passage."""
+        kind = not strict or self.kind >= 0.7 or self.names_head
+        return kind and self.focus >= 0.6 and self.constraint >= 1.0 and (self.head > 0 or not head_required)
 
 
 class Reader:
@@ -440,19 +438,25 @@ class Reader:
             return False, None
         top = ranked[0].score
         caveat = next((s for s in ranked if s.score >= top * CAVEAT_POOL and self._says_detail_unknown(s)), None)
-        if caveat is not None:
-            return True, caveat
+        if caveat is not None and caveat.score >= max(s.score for s in ranked if not is_caveat(s)):
+            return True, caveat  # the most relevant thing the sources say is that they do not say it
         if self.head_terms and not self.head_terms & self.snap.known_terms():
-            return True, None
+            return True, caveat
         strict = self.intent.strict
         if not strict and not self.intent.constraints:
             return False, None
         pool = [s for s in ranked if s.score >= top * ANSWER_POOL]
-        return not any(self.fit(s).answers(strict) and not is_caveat(s) for s in pool), None
+        needs_head = self.intent.wants in ("which", "who") or (self.intent.wants == "how_much" and not self.intent.head)
+        if any(self.fit(s).answers(strict, needs_head) and not is_caveat(s) for s in pool):
+            return False, None
+        return True, caveat
 
 
 _GENERIC_HEAD_TERMS = set(
-    keyword_terms("idea way thing kind sort type lesson approach example part role result money cash sum amount total")
+    keyword_terms(
+        "idea way thing kind sort type lesson approach example part role result money cash sum amount total fund"
+        " funding grant extra figure number"
+    )
 )
 # Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them
 _LIGHT_MONEY_VERBS = set(keyword_terms("get got receive received win won gain have has had give gave worth"))
@@ -746,7 +750,7 @@ def _support(
     picked: list[Sentence] = []
     while pool and len(picked) < limit:
 
-        def value(s: Sentence) -> float:
+        def value(s: Sentence, covered: set[str] = covered) -> float:
             new = (wanted - covered) & set(keyword_terms(s.text))
             return reader.lead_value(s) * (1 + COVER_GAIN * sum(reader.snap.weight(t) for t in new) / total)
 

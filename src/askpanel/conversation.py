@@ -155,7 +155,7 @@ def stored(past: Sequence[Conversation]) -> list[dict[str, Any]]:
 # -- export -------------------------------------------------------------------------------------
 def conversation_markdown(conversation: Conversation) -> str:
     """The whole conversation as Markdown: every question and answer in order, each with its sources."""
-    from .compose import render_markdown
+    from .markdown import render_markdown
 
     count = len(conversation.turns)
     lines = [

@@ -1,46 +1,67 @@
-"""An answer as Markdown (export, REST, LLM drafts) or as plain text (the terminal), with its sources."""
+"""An answer as text: a Markdown document (export, REST), one chat message (OpenAI API, MCP), or a terminal page."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from .models import Answer
+from .models import Answer, Citation
 
 PARTIAL_NOTE = "Partly covered: the sources cover this subject, but not the detail asked for."
+NEAREST_HEADING = "Nearest material in the corpus:"
+SUPPORT_HEADING = "From the sources:"
+PARTIAL_SUPPORT_HEADING = "What the sources do say:"
+IDEAS_HEADING = "Ideas to adapt, not recipes to follow:"
+SOURCES_HEADING = "Sources:"
 EDITORIAL_NOTE = "askpanel's own reading aid, not a fact from a source"
 
 
+@dataclass(frozen=True)
+class _Style:
+    escape: Callable[[str], str]
+    link: Callable[[str], str]
+    question: bool  # head the text with the question (a document), or not (a reply in a chat)
+    heading: Callable[[str], str]
+
+
 def render_markdown(answer: Answer) -> str:
-    """The answer as Markdown; text from documents is escaped so it can never become a link or markup."""
-    return _render(answer, _escape, _autolink)
+    """The answer as a Markdown document headed by its question; text from documents is escaped so it can never
+    become a link or markup."""
+    return _render(answer, _DOCUMENT)
+
+
+def render_chat(answer: Answer) -> str:
+    """The answer as one chat message, for clients that render Markdown (Open WebUI, Claude Desktop)."""
+    return _render(answer, _CHAT)
 
 
 def render_text(answer: Answer) -> str:
-    """The same answer for a terminal: the same layout, and the text exactly as the sources give it."""
-    return _render(answer, lambda text: text, lambda url: f" {url}" if url else "")
+    """The answer for a terminal: the same layout, and the text exactly as the sources give it."""
+    return _render(answer, _TERMINAL)
 
 
-def _render(answer: Answer, e: Callable[[str], str], link: Callable[[str], str]) -> str:
-    lines = [f"**Q: {e(answer.question)}**", ""]
+def _render(answer: Answer, style: _Style) -> str:
+    e = style.escape
+    lines = [f"**Q: {e(answer.question)}**", ""] if style.question else []
     if answer.status == "partial":
         lines += [f"*{PARTIAL_NOTE}*", ""]
     lines += [e(answer.lead), ""]
     if answer.status == "not_covered":
         if answer.nearest:
-            lines.append("Nearest material in the corpus:")
+            lines.append(NEAREST_HEADING)
             lines.extend(f"- {e(title)}" for title in answer.nearest)
         return "\n".join(lines).strip() + "\n"
     if answer.support:
-        lines.append("What else the sources say:" if answer.status == "partial" else "From the sources:")
+        lines.append(PARTIAL_SUPPORT_HEADING if answer.status == "partial" else SUPPORT_HEADING)
         lines.extend(f"- {e(point)}" for point in answer.support)
         lines.append("")
     if answer.ideas:
-        lines.append("### Ideas to adapt, not recipes to follow")
+        lines.append(style.heading(IDEAS_HEADING))
     for i, idea in enumerate(answer.ideas, 1):
         where = f" ({e(idea.place)})" if idea.place and idea.place != "England" else ""
-        lines += ["", f"#### {i}. {e(idea.title)}{where}", ""]
+        lines += ["", f"**{i}. {e(idea.title)}**{where}", ""]
         lines.extend(f"- {e(point)}" for point in idea.points)
         if idea.conditions:
             lines += ["", "*What made it work there:*"]
@@ -48,13 +69,20 @@ def _render(answer: Answer, e: Callable[[str], str], link: Callable[[str], str])
         if idea.adapt:
             lines += ["", "*Questions to ask before borrowing it:*"]
             lines.extend(f"- {e(q)}" for q in idea.adapt)
-    lines += ["", "### Sources", ""]
-    for c in answer.citations:
-        where = ", ".join(x for x in (c.section, f"p. {c.page}" if c.page else "") if x)
-        pages = "".join(link(url) for url in (c.urls or [c.url]))
-        note = f" ({EDITORIAL_NOTE})" if c.editorial else ""
-        lines.append(f"[{c.n}] {e(c.title)}{' — ' + e(where) if where else ''}: “{e(c.quote)}”{note}{pages}")
+    if answer.citations:
+        lines += ["", style.heading(SOURCES_HEADING), ""]
+        lines.extend(source_line(c, style) for c in answer.citations)
     return "\n".join(lines).strip() + "\n"
+
+
+def source_line(cite: Citation, style: _Style | None = None) -> str:
+    """'[n] Title — section, p. 4: “quote” <url>': where the passage behind [n] is, what it says, its pages."""
+    style = style or _CHAT
+    e = style.escape
+    where = ", ".join(x for x in (cite.section, f"p. {cite.page}" if cite.page else "") if x)
+    pages = "".join(style.link(url) for url in (cite.urls or [cite.url]))
+    note = f" ({EDITORIAL_NOTE})" if cite.editorial else ""
+    return f"[{cite.n}] {e(cite.title)}{' — ' + e(where) if where else ''}: “{e(cite.quote)}”{note}{pages}"
 
 
 def _autolink(url: str) -> str:
@@ -65,16 +93,25 @@ def _autolink(url: str) -> str:
 
 _MARKER_ONLY = re.compile(r"\\\[(\d{1,3})\\\](?!\()")
 _ENTITY = re.compile(r"&(?=#?\w+;)")
-_TAG_START = re.compile(r"[<>]")
+_ANGLE = re.compile(r"[<>]")
 _LINE_START = re.compile(r"^(\s*)([#>+=|-])", re.M)
 
 
 def _escape(text: str) -> str:
-    """Backslash-escape only what Markdown would turn into markup: angle brackets, entities, link brackets and a leading
-    '#' or '>'. "A&E" stays "A&E"; only [n] citation markers keep their brackets."""
+    """Backslash-escape only what Markdown would turn into markup: angle brackets, entities, link brackets and a
+    leading '#' or '>'. "A&E" stays "A&E"; only [n] citation markers keep their brackets."""
     escaped = text.replace("\\", "\\\\")
-    escaped = _TAG_START.sub(lambda m: "\\" + m.group(0), escaped)
+    escaped = _ANGLE.sub(lambda m: "\\" + m.group(0), escaped)
     escaped = _ENTITY.sub(r"\\&", escaped)
     escaped = escaped.replace("[", "\\[").replace("]", "\\]")
     escaped = _LINE_START.sub(r"\1\\\2", escaped)
     return _MARKER_ONLY.sub(r"[\1]", escaped)
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+_DOCUMENT = _Style(_escape, _autolink, question=True, heading=lambda h: f"### {h.rstrip(':')}")
+_CHAT = _Style(_escape, _autolink, question=False, heading=lambda h: h)
+_TERMINAL = _Style(_plain, lambda url: f" {url}" if url else "", question=True, heading=lambda h: h)

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 
 from . import __version__
 from .auth import Credentials, guard_asgi
+from .markdown import render_chat
 from .models import Answer, DocumentRecord, Passage, SearchHit
 from .retrieval import FilterError
-from .textformat import render_text
 from .understand import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def build_mcp(assistant: Assistant) -> CorpusServer:
             raise ToolError(str(exc)) from exc
         if not answer.question:
             raise ToolError("the question is empty: send a question in plain words")
-        text = TextContent(type="text", text=render_text(answer))
+        text = TextContent(type="text", text=render_chat(answer))
         return CallToolResult(content=[text], structured_content=answer.to_dict())
 
     @tool

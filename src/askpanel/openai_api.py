@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .auth import CHALLENGE, Credentials, authorized
+from .markdown import render_chat
 from .models import Answer
 from .retrieval import FilterError
 from .store import StoreUnavailable
-from .textformat import render_text
 from .understand import MAX_QUESTION_CHARS
 from .web import MAX_PLACE_CONTEXT_CHARS
 
@@ -150,7 +150,7 @@ def answer_fields(answer: Answer) -> dict[str, Any]:
 
 
 def completion(answer: Answer, completion_id: str, created: int) -> dict[str, Any]:
-    message = {"role": "assistant", "content": render_text(answer), "refusal": None}
+    message = {"role": "assistant", "content": render_chat(answer), "refusal": None}
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -188,7 +188,7 @@ def stream_events(first: Answer, versions: Iterator[Answer], completion_id: str,
     yield chunk(completion_id, created, {"role": "assistant", "content": ""})
     try:
         answer = final(first, versions)
-        for piece in pieces(render_text(answer)):
+        for piece in pieces(render_chat(answer)):
             yield chunk(completion_id, created, {"content": piece})
         yield chunk(completion_id, created, {}, "stop", **answer_fields(answer))
     except Exception:  # the status line has gone: say so in the stream, in the shape OpenAI clients raise on
