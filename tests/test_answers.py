@@ -16,7 +16,7 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 
 def statements(answer: Answer) -> list[str]:
-    return [answer.lead] + [p for idea in answer.ideas for p in idea.points]
+    return [answer.lead, *answer.support] + [p for idea in answer.ideas for p in idea.points]
 
 
 def assert_citations_resolve(answer: Answer) -> None:
@@ -132,7 +132,8 @@ def test_place_context_tailors_the_adaptation_questions(assistant: Assistant) ->
 def test_follow_ups_resolve_against_earlier_turns(assistant: Assistant, history, follow_up: str, place: str) -> None:
     answer = assistant.ask(follow_up, history=history)
     assert answer.covered
-    assert answer.ideas[0].place == place
+    lead_source = answer.citations[int(re.search(r"\[(\d+)\]", answer.lead).group(1)) - 1]
+    assert lead_source.place == place, answer.lead
     assert all(c.place in (place, "England") or c.place for c in answer.citations)
 
 

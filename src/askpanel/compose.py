@@ -34,6 +34,7 @@ UNKNOWN_PENALTY = 0.3  # share of the question's words absent from the corpus vo
 NAME_PENALTY = 0.25  # a capitalised name or acronym the corpus never mentions ("Kerslake", "GDPR")
 FIGURE_PENALTY = 0.25  # a year or figure in the question absent from the passages of the best sentences
 EVIDENCE_SENTENCES = 5
+CORE_WEIGHT = 0.5  # extra weight of words in the question proper over those of an opening clause
 # The lead: relevance first, then whether a sentence carries the kind of fact asked, names what it is about,
 # matches the years and figures asked, names the noun asked for, and stands on its own.
 W_KIND, W_FOCUS, W_CONSTRAINT, W_HEAD, W_ALONE = 0.5, 0.25, 0.3, 0.2, 0.2  # each: the share lost when lacking it
@@ -183,7 +184,8 @@ def score_sentences(
     so only those are embedded: embedding every sentence would cost most of the answer's time.
     """
     wanted = question_terms(query)
-    total = sum(snap.weight(t) for t in wanted)
+    core = wanted & set(keyword_terms(query.intent.core))  # what is asked counts more than its setting
+    total = sum(snap.weight(t) for t in wanted) + CORE_WEIGHT * sum(snap.weight(t) for t in core)
     aliases = _aliases(query.focus, snap)
     sentences: list[Sentence] = []
     for rank, hit in enumerate(hits):
@@ -191,7 +193,8 @@ def score_sentences(
             if len(text.split()) >= 6 and not text.endswith((":", "?")):
                 sentence = Sentence(text, rank, hit.passage, index, verbatim=verbatim)
                 shared = wanted & sentence_terms(text, aliases)
-                sentence.overlap = sum(snap.weight(t) for t in shared) / total if total else 0.0
+                weight = sum(snap.weight(t) for t in shared) + CORE_WEIGHT * sum(snap.weight(t) for t in shared & core)
+                sentence.overlap = weight / total if total else 0.0
                 sentence.score = 0.5 * sentence.overlap + 0.3 * _rank_score(rank) + 0.2 * hit.dense
                 sentences.append(sentence)
     sentences = _shortlist(sentences, query)
@@ -346,7 +349,9 @@ class Reader:
         if self.intent.wants == "how_much" and not head:  # "What was X paid": the sum must be a payment
             self.head_terms = _money_verb(self.intent)
         self._fits: dict[int, Fit] = {}
+        self._doc_terms: dict[str, set[str]] = {}
         self.asked = self.intent.constraints
+        self.pays = self.intent.wants == "who" and bool(_money_verb(self.intent))
         named = set(keyword_terms(" ".join(query.focus)))
         self.detail_terms = set(keyword_terms(IDEA_CUES.sub(" ", query.question))) - named  # what is asked about it
 
@@ -364,6 +369,8 @@ class Reader:
             kind = facts.carries(
                 dashless(text), self.intent.wants, self.snap.places(), self.head_word, self.asked, self.query.focus
             )
+            if self.pays:  # "Who paid for it?": the answer is whoever the money came from
+                kind = 1.0 if facts.bodies(text) and (facts.has_money(text) or _FUNDING.search(text)) else kind * 0.6
         return Fit(
             kind=kind,
             focus=self._focus(text, terms, sentence.passage),
@@ -383,11 +390,18 @@ class Reader:
                 scores.append(1.0)
             elif _covers(stems, set(keyword_terms(passage.text))) or any(a in passage.text for a in acronyms):
                 scores.append(0.8)  # the passage around it is about the name
-            elif _covers(stems, meta | terms) or any(a in passage.title for a in acronyms):
-                scores.append(0.6)
+            elif _covers(stems, meta | terms | self._document_terms(passage.doc_id)):
+                scores.append(0.6)  # the document it comes from names it
             else:
                 scores.append(0.0)
         return max(scores)
+
+    def _document_terms(self, doc_id: str) -> set[str]:
+        found = self._doc_terms.get(doc_id)
+        if found is None:
+            text = " ".join(self.snap.passages[i].text for i in self.snap.by_doc.get(doc_id, []))
+            found = self._doc_terms[doc_id] = set(keyword_terms(text))
+        return found
 
     def _constraint(self, text: str, passage: Passage) -> float:
         wanted = self.intent.constraints
@@ -459,6 +473,7 @@ _GENERIC_HEAD_TERMS = set(
     )
 )
 # Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them
+_FUNDING = re.compile(r"(?<!-)\b(?:fund(?:s|ed|ing)?|grants?|paid|pays?|financ(?:e|ed|es|ing)|money|budget)\b", re.I)
 _LIGHT_MONEY_VERBS = set(keyword_terms("get got receive received win won gain have has had give gave worth"))
 
 

@@ -150,12 +150,13 @@ def _key(question: str) -> str:
 
 
 def place_questions(place_context: str, asked: set[str]) -> list[str]:
-    """A question for the asker's kind of place ("a rural district"), shown once per answer."""
+    """Questions for the asker's kind of place ("a rural district", "a small voluntary sector"), each shown once per
+    answer."""
     if not place_context:
         return []
     library = context_library()
     found = [qs[0] for hint, qs in library.items() if _mentions(place_context, hint)]
-    return [q for q in found[:1] if _key(q) not in asked]
+    return [q for q in found[:2] if _key(q) not in asked]
 
 
 @cache

@@ -123,7 +123,8 @@ _FIGURE = re.compile(
 )
 _WORD = re.compile(r"[\w'’&£%.-]+")
 _NOT_NAMES = {
-    *("I've", "I'm", "I'd", "I'll", "We've", "We're", "You've", "Ok", "OK"),
+    *("I've", "I'm", "I'd", "I'll", "We've", "We're", "You've", "Ok", "OK", "After", "Before", "Since", "During"),
+    *("Following", "Once", "By", "From", "With", "Without", "Under", "Over", "Between", "Although", "While"),
     "I",
     "We",
     "You",
@@ -340,6 +341,7 @@ class Intent:
     clause: str = ""
     ideas: bool = False
     also: tuple[str, ...] = ()
+    core: str = ""  # the question proper, without its lead-in or opening clause ("After X lost Y, what ...")
 
     @property
     def lookup(self) -> bool:
@@ -377,6 +379,7 @@ def read_intent(question: str) -> Intent:
         clause=indirect_clause(words, lower, wants, rest_at),
         ideas=ideas,
         also=also,
+        core=body,
     )
 
 
@@ -509,9 +512,16 @@ def names_in(text: str) -> list[str]:
         name = " ".join(tokens).strip(",.;:")
         if name.endswith(("'s", "’s")):
             name = name[:-2]
-        if name and name not in _NOT_NAMES and name not in found:
+        if name and name not in _NOT_NAMES and name not in found and not DESCRIBES.match(text, match.end()):
             found.append(name)
     return found
+
+
+# "the Leicestershire borough", "that Kent seaside town": the name only says where; the thing asked about is the
+# borough or town it describes, which the question does not name
+DESCRIBES = re.compile(
+    r"(?:'s)?\s+(?:[a-z-]+\s+)?(?:borough|city|town|county|district|village|area|seaside|conurbation|region)\b"
+)
 
 
 def _constraints(question: str) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .intent import IDEA_CUES, Intent, names_in, read_intent
+from .intent import DESCRIBES, IDEA_CUES, Intent, names_in, read_intent
 
 MAX_QUESTION_CHARS = 2000
 # Lone surrogates too: JSON can carry them ("\ud800"), but no tokenizer or UTF-8 encoder accepts them.
@@ -20,7 +20,10 @@ _FOLLOW_UP = re.compile(
     r"|\b(it|that|this|they|them|those|these|there|their|its|he|she|him|her|his)\b",
     re.I,
 )
-_GENERIC_WORDS = {"west", "east", "north", "south", "and", "the", "of", "somerset", "city", "county", "england"}
+_GENERIC_WORDS = {
+    *("west", "east", "north", "south", "and", "the", "of", "somerset", "city", "county", "england", "borough"),
+    *("council", "district", "town", "tri", "greater", "upon"),
+}
 ALIASES = {
     "banes": "Bath and North East Somerset",
     "b&nes": "Bath and North East Somerset",
@@ -76,7 +79,13 @@ def place_patterns(places: Sequence[str]) -> list[tuple[re.Pattern[str], str]]:
 
 
 def places_in(text: str, patterns: Sequence[tuple[re.Pattern[str], str]]) -> list[str]:
-    found = [(m.start(), place) for pattern, place in patterns for m in [pattern.search(text)] if m]
+    """Places named in the text, in order; not one that only describes another ("the Leicestershire borough")."""
+    found = [
+        (m.start(), place)
+        for pattern, place in patterns
+        for m in [pattern.search(text)]
+        if m and not DESCRIBES.match(text, m.end())
+    ]
     return [place for _, place in sorted(found)]
 
 
