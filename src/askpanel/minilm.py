@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 DIM = 384
+GROUP_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,21 @@ class NumpyMiniLM:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        # A few thousand tokens at a time keep each intermediate array to a few MB (64 passages of 256 tokens
+        # at once would hold ~100 MB per array), with matrices still large enough for BLAS to run at full speed.
+        groups: list[list[list[int]]] = []
+        group: list[list[int]] = []
+        tokens = 0
+        for row in ids:
+            if group and tokens + len(row) > GROUP_TOKENS:
+                groups.append(group)
+                group, tokens = [], 0
+            group.append(row)
+            tokens += len(row)
+        groups.append(group)
+        return np.concatenate([self._encode(group) for group in groups])
+
+    def _encode(self, ids: list[list[int]]) -> np.ndarray:
         lengths = np.array([len(i) for i in ids])
         starts = np.concatenate([[0], np.cumsum(lengths)])
         positions = np.concatenate([np.arange(n) for n in lengths])
