@@ -1,10 +1,15 @@
 """Answer benchmarks: retrieval and whole-answer latency, cold start and memory, from the bundled corpus to 100k chunks.
 
-Usage: python benchmarks/bench.py [--sizes 1x,10x,100x,100000] [--questions 40]
+Usage: python benchmarks/bench.py [--sizes 1x,10x,100x,100000] [--questions 40] [--cli-runs 5]
+       python benchmarks/bench.py --cold-only [--cli-runs 7]   # just the CLI cold start, bundled corpus
 Each size runs in its own process, twice: the first start after an ingest builds and saves the keyword
 index, the second loads it; each has its own peak memory and cold start. Stores larger than the bundled
 corpus are generated: bundled passages with their sentences reshuffled, and their real embeddings plus
 small noise (renormalised), so no 100k-chunk embedding run is needed; the output says so.
+
+The CLI cold start is `askpanel ask` run as a user runs it, in a fresh process each time: interpreter
+start-up, imports, opening the store, loading the keyword index and the model, the answer. Each run's wall
+and CPU time, their medians, and where the time goes (phases timed in one more fresh process).
 """
 
 from __future__ import annotations
@@ -113,8 +118,12 @@ def build_synthetic(home: Path, chunks: int, seed: int = 7) -> str:
     return "generated text (bundled passages, sentences reshuffled); embeddings = real bundled vectors + noise"
 
 
-def measure(home: Path, n_questions: int, data: str) -> dict:
-    """Run in a fresh process: cold start, then retrieval and answer latencies, baseline, peak memory."""
+def measure(home: Path, n_questions: int, data: str, warm: bool = True) -> dict:
+    """Run in a fresh process: cold start, then retrieval and answer latencies, baseline, peak memory.
+
+    After the first answer the process warms up as `askpanel serve` does (Assistant.warm loads the torch model),
+    so the latencies are a server's; with warm=False they are those of a process that never loads torch.
+    """
     started = time.perf_counter()
     from askpanel import Assistant
 
@@ -122,6 +131,8 @@ def measure(home: Path, n_questions: int, data: str) -> dict:
     qs = questions(n_questions)
     assistant.ask(qs[0])
     cold = time.perf_counter() - started
+    if warm:
+        assistant.warm()
     for q in qs[:3]:
         assistant.ask(q)  # warm the caches the steady state will have
     retrieval, whole = [], []
@@ -132,6 +143,8 @@ def measure(home: Path, n_questions: int, data: str) -> dict:
         t = time.perf_counter()
         assistant.ask(q)
         whole.append((time.perf_counter() - t) * 1000)
+    if not warm:
+        return {"answer_ms": percentiles(whole), "retrieval_ms": percentiles(retrieval)}
     baseline = baseline_latency(assistant, qs)
     return {
         "chunks": assistant.store.count(),
@@ -140,7 +153,7 @@ def measure(home: Path, n_questions: int, data: str) -> dict:
         "retrieval_ms": percentiles(retrieval),
         "answer_ms": percentiles(whole),
         "baseline_llama_index_top2_ms": percentiles(baseline),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": own_peak_rss_mb(),
         "questions": len(qs),
     }
 
@@ -164,11 +177,91 @@ def baseline_latency(assistant, qs: list[str]) -> list[float]:  # type: ignore[n
     return times
 
 
+CLI_QUESTION = "How did places get partners to trust each other with data?"
+
+
+def cli_cold_start(home: Path, runs: int, question: str = CLI_QUESTION) -> dict:
+    """`askpanel ask QUESTION` in a fresh process, `runs` times: wall and CPU seconds of each, medians, peak RSS."""
+    wall, cpu = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "askpanel", "--home", str(home), "ask", question],
+            check=True,
+            capture_output=True,
+        )
+        wall.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return {
+        "cli_cold_start_s": round(float(np.median(wall)), 2),
+        "cli_cold_start_cpu_s": round(float(np.median(cpu)), 2),
+        "cli_cold_start_runs_s": [round(w, 2) for w in wall],
+        "cli_phases_s": phases_in_child(home, question),
+    }
+
+
+def phases_in_child(home: Path, question: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, "--phases", str(home), "--data", question],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def phases(home: Path, question: str) -> dict:
+    """The steps of a cold answer one at a time, in a fresh process (the answer itself opens the store, loads the
+    index and the model on first use; here each is done first, to time it). Interpreter start-up is not in it."""
+    out: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        out[name] = round(now - mark, 3)
+        mark = now
+
+    import askpanel.cli  # noqa: F401  (what `askpanel ask` imports before it starts)
+
+    step("import askpanel")
+    from askpanel import Assistant
+
+    assistant = Assistant(home=home)
+    assistant.store.revision()
+    step("open the store (import chromadb, connect)")
+    assistant.retriever.snapshot()
+    step("load the keyword index")
+    assistant.embedder.embed_one("warm up")
+    step("load the model, embed one text")
+    answer = assistant.ask(question)
+    step("first answer")
+    out.update({f"first answer: {k}": round(v / 1000, 3) for k, v in answer.timings_ms.items() if k != "total"})
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & HEAVY)
+    return {**out, "peak_rss_mb": own_peak_rss_mb(), "heavy modules loaded": loaded}  # type: ignore[dict-item]
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak memory. Not ru_maxrss: on Linux a child keeps the high-water mark its parent had when
+    it was spawned (the parent here holds the torch model), while VmHWM belongs to the new address space."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+HEAVY = {"torch", "transformers", "sentence_transformers", "llama_index", "gradio", "matplotlib", "pandas", "nltk"}
+
+
 def chunks_for(size: str, bundled: int) -> int:
     return bundled * int(size[:-1]) if size.endswith("x") else int(size)
 
 
-def run_size(size: str, n_questions: int, workdir: Path) -> dict:
+def run_size(size: str, n_questions: int, workdir: Path, cli_runs: int = 5) -> dict:
     home = workdir / f"home-{size}"
     if size == "1x":
         from askpanel import Assistant
@@ -185,12 +278,19 @@ def run_size(size: str, n_questions: int, workdir: Path) -> dict:
     # start loads the saved one. Both are measured; the figures of the second run are the ones kept.
     first = measure_in_child(home, n_questions, data)
     again = measure_in_child(home, n_questions, data)
-    return {"size": size, **again, "cold_start_first_after_ingest_s": first["cold_start_to_first_answer_s"]}
+    cli = cli_cold_start(home, cli_runs) if cli_runs else {}
+    row = {"size": size, **again, "cold_start_first_after_ingest_s": first["cold_start_to_first_answer_s"], **cli}
+    if size == "1x":
+        no_torch = measure_in_child(home, n_questions, data, warm=False)
+        row["answer_ms_without_torch"] = no_torch["answer_ms"]
+        row["retrieval_ms_without_torch"] = no_torch["retrieval_ms"]
+    return row
 
 
-def measure_in_child(home: Path, n_questions: int, data: str) -> dict:
+def measure_in_child(home: Path, n_questions: int, data: str, warm: bool = True) -> dict:
+    flags = [] if warm else ["--no-warm"]
     result = subprocess.run(
-        [sys.executable, __file__, "--measure", str(home), "--questions", str(n_questions), "--data", data],
+        [sys.executable, __file__, "--measure", str(home), "--questions", str(n_questions), "--data", data, *flags],
         capture_output=True,
         text=True,
         check=True,
@@ -222,14 +322,15 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def table(rows: list[dict]) -> str:
     head = "| chunks | data | retrieval p50/p95 ms | answer p50/p95 ms | llama-index top2 p95 ms "
-    head += "| cold start s (first after ingest) | peak MB |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    head += "| cold start s (first after ingest) | CLI cold start s (CPU s) | peak MB |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['chunks']:,} | {'real' if r['size'] == '1x' else 'generated'} "
             f"| {r['retrieval_ms']['p50']}/{r['retrieval_ms']['p95']} "
             f"| {r['answer_ms']['p50']}/{r['answer_ms']['p95']} | {r['baseline_llama_index_top2_ms']['p95']} "
-            f"| {r['cold_start_to_first_answer_s']} ({r['cold_start_first_after_ingest_s']}) | {r['peak_rss_mb']} |"
+            f"| {r['cold_start_to_first_answer_s']} ({r['cold_start_first_after_ingest_s']}) "
+            f"| {r.get('cli_cold_start_s', '–')} ({r.get('cli_cold_start_cpu_s', '–')}) | {r['peak_rss_mb']} |"
         )
     return "\n".join(lines)
 
@@ -238,18 +339,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1x,10x,100x,100000")
     parser.add_argument("--questions", type=int, default=40)
+    parser.add_argument("--cli-runs", type=int, default=5, help="fresh `askpanel ask` processes per size (0: none)")
+    parser.add_argument("--cold-only", action="store_true", help="only the CLI cold start on the bundled corpus")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--phases", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-warm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.measure:
-        print(json.dumps(measure(args.measure, args.questions, args.data)))
+        print(json.dumps(measure(args.measure, args.questions, args.data, warm=not args.no_warm)))
+        return
+    if args.phases:
+        print(json.dumps(phases(args.phases, args.data)))
+        return
+    if args.cold_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            from askpanel import Assistant
+
+            home = Path(tmp) / "home-1x"
+            Assistant(home=home).ingest([ROOT / "corpus"])
+            cli_cold_start(home, 1)  # the first start after an ingest may build the keyword index: not counted
+            print(json.dumps(cli_cold_start(home, args.cli_runs), indent=2))
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
-            row = run_size(size, args.questions, Path(tmp))
+            row = run_size(size, args.questions, Path(tmp), args.cli_runs)
             rows.append(row)
             print(json.dumps(row), flush=True)
     (RESULTS / "answers.json").write_text(json.dumps(rows, indent=2))

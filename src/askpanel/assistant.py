@@ -150,8 +150,9 @@ class Assistant:
         self.retriever.snapshot()
 
     def warm(self) -> None:
-        """Load the model and the keyword index now rather than on the first question."""
-        self.embedder.embed_one("warm up")
+        """Load the torch model and the keyword index now rather than on the first question: for a process that
+        will answer many (a one-off answer is quicker without torch, see Embedder)."""
+        self.embedder.warm()
         self.retriever.snapshot()
 
     # -- web chat extras ------------------------------------------------------------------------

