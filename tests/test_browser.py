@@ -92,7 +92,7 @@ def test_not_covered_lists_nearest_documents_to_follow_up(browser: Any, server: 
     page.locator(".ap-nearest li").first.wait_for()
     title = page.locator(".ap-nearest li").first.inner_text()
     page.get_by_role("button", name=title[:40]).first.click()  # the follow-up asks about that document
-    page.locator(".ap-turn").nth(1).locator(".ap-card").first.wait_for()
+    page.locator(".ap-turn").nth(1).locator(".ap-lead").first.wait_for()
     assert "What does" in page.locator(".ap-turn .ap-q").nth(1).inner_text()
     page.close()
 
@@ -108,7 +108,7 @@ def test_xss_documents_render_as_text(browser: Any, fresh_home: Path, tmp_path: 
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         ask(page, "How did the Glimmerford beacon guide volunteers? <img src=x onerror=window.__xss=10>")
-        assert "Glimmerford" in page.locator(".ap-card").first.inner_text()
+        assert "Glimmerford" in page.locator(".ap-a").first.inner_text()
         page.locator(".ap-cite").first.click()
         page.locator(".ap-pop:popover-open").wait_for()
         page.keyboard.press("Escape")

@@ -75,7 +75,8 @@ class Scores:
     key_fact_rate: float
     lead_hit_rate: float
     citation_precision: float
-    refusal_accuracy: float
+    refusal_accuracy: float  # every question the corpus cannot answer: out of scope and near misses
+    out_of_scope_accuracy: float
     near_miss_accuracy: float
     false_refusals: float
     median_words_lookup: float
@@ -113,7 +114,7 @@ class EvalResult:
     def table(self) -> str:
         rows = [self.askpanel] + ([self.baseline] if self.baseline else [])
         names = ["recall_at_5", "mrr_at_10", "key_fact_rate", "lead_hit_rate", "citation_precision"]
-        names += ["refusal_accuracy", "near_miss_accuracy", "false_refusals"]
+        names += ["refusal_accuracy", "out_of_scope_accuracy", "near_miss_accuracy", "false_refusals"]
         names += ["median_words_lookup", "median_words_ideas", "max_words", "p50_ms", "p95_ms"]
         head = f"{'metric':<20}" + "".join(f"{r.system:>22}" for r in rows)
         lines = [head, "-" * len(head)]
@@ -252,6 +253,7 @@ def score(system: str, items: list[EvalItem], outcomes: list[Outcome]) -> Scores
         lead_hit_rate=_mean([1.0 if hit else 0.0 for hit in leads]),
         citation_precision=cited / found if found else 1.0,
         refusal_accuracy=_mean([0.0 if o.covered else 1.0 for _, o in unanswerable]),
+        out_of_scope_accuracy=_mean([0.0 if o.covered else 1.0 for i, o in unanswerable if i.kind == "out_of_scope"]),
         near_miss_accuracy=_mean([0.0 if o.covered else 1.0 for i, o in unanswerable if i.kind == "near_miss"]),
         false_refusals=_mean([0.0 if o.covered else 1.0 for _, o in answerable]),
         median_words_lookup=_median([o.words for i, o in pairs if i.kind in LOOKUP_KINDS]),

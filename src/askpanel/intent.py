@@ -116,7 +116,7 @@ IDEA_CUES = re.compile(
     r"|other places|elsewhere)\b",
     re.I,
 )
-_NAME = re.compile(r"\b(?:[A-Z][\w'’&-]*|[A-Z]{2,}s?)(?:\s+(?:of|and|for|the|&|on|in|de)?\s*(?:[A-Z][\w'’&-]*))*")
+_NAME = re.compile(r"\b[A-Z][\w'’&-]*(?: (?:(?:of|and|for|the|&|on|in|de) )?[A-Z][\w'’&-]*)*")
 _YEAR = re.compile(r"\b(?:19|20)\d\d(?:[/–-]\d{2,4})?\b")
 _FIGURE = re.compile(
     r"£\s?\d[\d,.]*\s?(?:bn|m|k|million|billion)?|\b\d[\d,.]*\s?(?:%|per ?cent)|(?<![\d/–-])\b\d{2,}[\d,]*\b(?![/–-]\d)"

@@ -24,6 +24,7 @@ class _Style:
     link: Callable[[str], str]
     question: bool  # head the text with the question (a document), or not (a reply in a chat)
     heading: Callable[[str], str]
+    source_prefix: str = ""  # a chat lists its sources as list items
 
 
 def render_markdown(answer: Answer) -> str:
@@ -70,8 +71,8 @@ def _render(answer: Answer, style: _Style) -> str:
             lines += ["", "*Questions to ask before borrowing it:*"]
             lines.extend(f"- {e(q)}" for q in idea.adapt)
     if answer.citations:
-        lines += ["", style.heading(SOURCES_HEADING), ""]
-        lines.extend(source_line(c, style) for c in answer.citations)
+        lines += ["", style.heading(SOURCES_HEADING)] + ([] if style.source_prefix else [""])
+        lines.extend(style.source_prefix + source_line(c, style) for c in answer.citations)
     return "\n".join(lines).strip() + "\n"
 
 
@@ -113,5 +114,5 @@ def _plain(text: str) -> str:
 
 
 _DOCUMENT = _Style(_escape, _autolink, question=True, heading=lambda h: f"### {h.rstrip(':')}")
-_CHAT = _Style(_escape, _autolink, question=False, heading=lambda h: h)
+_CHAT = _Style(_escape, _autolink, question=False, heading=lambda h: h, source_prefix="- ")
 _TERMINAL = _Style(_plain, lambda url: f" {url}" if url else "", question=True, heading=lambda h: h)

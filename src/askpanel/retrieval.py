@@ -132,27 +132,28 @@ class Snapshot:
 
     def acronyms(self) -> dict[str, str]:
         """Acronyms the corpus spells out, "PSTN" -> "Public Service Transformation Network", from the
-        "Full Name (ACRONYM)" pattern, kept where the initials agree."""
+        "Full Name (ACRONYM)" pattern, kept where the initials agree. Linear in the text: each "(ABC)" looks
+        back at the few words before it, so a page of capitalised words cannot make it backtrack."""
         if self._acronyms is None:
             found: dict[str, str] = {}
             for passage in self.passages:
-                for match in _SPELLED_OUT.finditer(passage.text):
-                    name, acronym = match.group(1).strip(), match.group(2)
-                    words = name.split()
+                for match in _ACRONYM_IN_BRACKETS.finditer(passage.text):
+                    acronym = match.group(1)
+                    words = passage.text[max(0, match.start() - 120) : match.start()].split()[-10:]
                     for start in range(len(words)):
                         candidate = " ".join(words[start:])
-                        if _initials(candidate) == acronym.rstrip("s"):
-                            found.setdefault(acronym, candidate)
+                        if _initials(candidate) == acronym.rstrip("s") and candidate[:1].isupper():
+                            found.setdefault(acronym, candidate.strip(",;:"))
                             break
             self._acronyms = found
         return self._acronyms
 
 
-_SPELLED_OUT = re.compile(r"((?:[A-Z][\w'’-]*\s+(?:(?:of|and|for|the|&|on|in)\s+)?){1,8})\(([A-Z]{2,}s?)\)")
+_ACRONYM_IN_BRACKETS = re.compile(r"\(([A-Z]{2,}s?)\)")
 
 
 def _initials(name: str) -> str:
-    return "".join(w[0] for w in name.split() if w[0].isupper())
+    return "".join(w[0] for w in name.split() if w[:1].isupper())
 
 
 def keyword_tokenizer() -> Any:
