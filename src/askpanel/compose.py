@@ -41,6 +41,7 @@ W_KIND, W_FOCUS, W_CONSTRAINT, W_HEAD, W_ALONE = 0.5, 0.25, 0.3, 0.2, 0.2  # eac
 LEAD_POOL = 0.55  # lead candidates score at least this share of the best sentence
 ANSWER_POOL = 0.5  # a sentence this close to the best can show that the detail asked for is covered
 CAVEAT_POOL = 0.8  # a note on what the sources lack this close to the best says the detail is not covered
+CAVEAT_OVER_ANSWER = 1.1  # a note on a gap outweighs a sentence that answers only when clearly more relevant
 CAVEAT_DETAIL = 0.4  # ... when it shares this much of what the question asks (beyond the names it is about)
 LEAD_GAIN = 0.2  # a second lead sentence must cover this share of the question the first leaves out
 POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
@@ -386,11 +387,13 @@ class Reader:
         meta = set(keyword_terms(f"{passage.title} {passage.place} {passage.section}"))
         scores = []
         for stems, acronyms in self.names:
-            if _covers(stems, terms) or any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms):
+            if _covers(stems, terms, self.snap) or any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms):
                 scores.append(1.0)
-            elif _covers(stems, set(keyword_terms(passage.text))) or any(a in passage.text for a in acronyms):
+            elif _covers(stems, set(keyword_terms(passage.text)), self.snap) or any(
+                a in passage.text for a in acronyms
+            ):
                 scores.append(0.8)  # the passage around it is about the name
-            elif _covers(stems, meta | terms | self._document_terms(passage.doc_id)):
+            elif _covers(stems, meta | terms | self._document_terms(passage.doc_id), self.snap):
                 scores.append(0.6)  # the document it comes from names it
             else:
                 scores.append(0.0)
@@ -452,18 +455,28 @@ class Reader:
             return False, None
         top = ranked[0].score
         caveat = next((s for s in ranked if s.score >= top * CAVEAT_POOL and self._says_detail_unknown(s)), None)
-        if caveat is not None and caveat.score >= max(s.score for s in ranked if not is_caveat(s)):
-            return True, caveat  # the most relevant thing the sources say is that they do not say it
         if self.head_terms and not self.head_terms & self.snap.known_terms():
             return True, caveat
         strict = self.intent.strict
-        if not strict and not self.intent.constraints:
-            return False, None
-        pool = [s for s in ranked if s.score >= top * ANSWER_POOL]
-        needs_head = self.intent.wants in ("which", "who") or (self.intent.wants == "how_much" and not self.intent.head)
-        if any(self.fit(s).answers(strict, needs_head) and not is_caveat(s) for s in pool):
-            return False, None
-        return True, caveat
+        if strict or self.intent.constraints:
+            pool = [s for s in ranked if s.score >= top * ANSWER_POOL]
+            answering = [s for s in pool if self._answers(s, strict)]
+            if not answering:
+                return True, caveat
+            if strict and (caveat is None or caveat.score < CAVEAT_OVER_ANSWER * answering[0].score):
+                return False, None  # a sentence carries the fact asked for, as relevant as any note on a gap
+        if caveat is not None and caveat.score >= max((s.score for s in ranked if not is_caveat(s)), default=0.0):
+            return True, caveat  # the most relevant thing the sources say is that they do not say it
+        return False, None
+
+    def _answers(self, sentence: Sentence, strict: bool) -> bool:
+        if is_caveat(sentence):
+            return False
+        fit = self.fit(sentence)
+        wants = self.intent.wants
+        if wants == "how_much" and not self.intent.head and self.head_terms and not fit.names_head:
+            return False  # "What was X paid?": the sentence must say the sum was a payment
+        return fit.answers(strict, head_required=wants in ("which", "who"))
 
 
 _GENERIC_HEAD_TERMS = set(
@@ -500,13 +513,29 @@ def _name_terms(name: str, snap: Snapshot) -> tuple[set[str], list[str]]:
     return set(keyword_terms(name)), acronyms
 
 
-def _covers(stems: set[str], terms: set[str]) -> bool:
-    return bool(stems) and len(stems & terms) / len(stems) >= 0.6
+def _covers(stems: set[str], terms: set[str], snap: Snapshot | None = None) -> bool:
+    """Whether `terms` hold most of a name: by weight, so the rare words of "Surrey Family Support Programme"
+    count for more than "family" or "programme"."""
+    if not stems:
+        return False
+    weight = snap.weight if snap is not None else (lambda _t: 1.0)
+    return sum(weight(t) for t in stems & terms) / sum(weight(t) for t in stems) >= 0.6
+
+
+_CONNECTIVE = re.compile(
+    r"\b(?:nonetheless|nevertheless|instead|therefore|thus|consequently|meanwhile|likewise)\b", re.I
+)
 
 
 def _stands_alone(sentence: Sentence) -> bool:
     text = sentence.text
-    return not (_LEANS_BACK.match(text) or _POINTS_BACK.match(text) or _CAVEAT.match(text) or _short_name(sentence))
+    return not (
+        _LEANS_BACK.match(text)
+        or _POINTS_BACK.match(text)
+        or _CAVEAT.match(text)
+        or _CONNECTIVE.search(text)  # "... was nonetheless expected to ...": it answers an earlier sentence
+        or _short_name(sentence)
+    )
 
 
 def _short_name(sentence: Sentence) -> bool:
