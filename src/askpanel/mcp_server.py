@@ -11,12 +11,12 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, Resource, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from . import __version__
 from .auth import Credentials, guard_asgi
 from .markdown import render_chat
-from .models import Answer, DocumentRecord, Passage, SearchHit
+from .models import Answer, DocumentOut, DocumentRecord, Passage, SearchHit
 from .retrieval import FilterError
 from .understand import MAX_QUESTION_CHARS
 
@@ -44,21 +44,10 @@ Filters = Annotated[
 ]
 
 
-class DocumentInfo(BaseModel):
-    """One live document of the corpus (its path on the server is left out on purpose)."""
+class DocumentInfo(DocumentOut):
+    """One live document of the corpus, with the URI that reads it whole."""
 
-    doc_id: str
     uri: str = Field(description="Read the whole document as an MCP resource at this URI.")
-    title: str
-    doc_type: str
-    place: str
-    region: str
-    themes: list[str]
-    year: int
-    sources: list[str]
-    summary: str
-    n_chunks: int
-    ingested_at: str
 
 
 def document_uri(doc_id: str) -> str:

@@ -6,6 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from pydantic import BaseModel
+
 DOC_TYPES = ("report", "case_study", "context")
 _MARKERS = re.compile(r"\[\d+\]")
 
@@ -314,3 +316,19 @@ class SearchHit:
     page: str
     url: str
     text: str
+
+
+class DocumentOut(BaseModel):
+    """One live document as the REST and MCP front ends show it; its path on the server is left out on purpose."""
+
+    doc_id: str
+    title: str
+    doc_type: str
+    place: str
+    region: str
+    themes: list[str]
+    year: int
+    sources: list[str]
+    summary: str
+    n_chunks: int
+    ingested_at: str

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .auth import parse_auth
 from .conversation import Conversation, Turn, conversation_markdown, file_away, read_past, stored, without
-from .models import Answer, DocumentRecord
+from .models import Answer, DocumentOut, DocumentRecord
 from .render import (
     CSS,
     announcement,
@@ -155,22 +155,6 @@ class AskRequest(BaseModel):
         default_factory=list, max_length=50, description="Earlier questions, or {role, content} messages."
     )
     place_context: str = Field("", max_length=MAX_PLACE_CONTEXT_CHARS, description=f"Your place, {PLACE_CONTEXT_HINT}.")
-
-
-class DocumentOut(BaseModel):
-    """One live document. The server-side path is left out on purpose."""
-
-    doc_id: str
-    title: str
-    doc_type: str
-    place: str
-    region: str
-    themes: list[str]
-    year: int
-    sources: list[str]
-    summary: str
-    n_chunks: int
-    ingested_at: str
 
 
 # Module level: FastAPI resolves endpoint annotations by name in this module's globals.
