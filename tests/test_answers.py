@@ -234,3 +234,39 @@ def test_keyword_index_learns_words_from_documents_ingested_after_it_was_built(
     hits = assistant.retriever.search("zanfold", assistant.embedder.embed_one("zanfold"), {}, k=3)
     keyword_hits = [h for h in hits if h.bm25 > 0]
     assert [h.passage.place for h in keyword_hits] == ["Quillbridge"], "the new word must be in the keyword index"
+
+
+def test_a_citation_links_the_page_behind_the_sentence_it_quotes(assistant: Assistant) -> None:
+    """The Parkside case study cites a dozen pages; the 170-staff plan comes from the 2017 Me and My Learning
+    account, so that is where its citation must lead, not to the document's first source."""
+    answer = assistant.ask("How many council staff was Melton's new shared office after the fire planned for?")
+    cites = [c for c in answer.citations if "170 staff" in c.quote]
+    assert cites, answer.markdown
+    for cite in cites:
+        assert cite.url == "http://www.myiep.uk/blogpost/1307203/273950/The-EP-Blog"
+        assert cite.urls == [cite.url]
+    assert "myiep.uk" in answer.markdown
+
+
+def test_an_idea_question_over_copies_of_one_case_study_gives_one_card_per_distinct_idea(
+    fresh_home: Path, tmp_path: Path
+) -> None:
+    """A case study filed twice under two names adds nothing new: the second copy gets no empty card."""
+    text = (
+        '---\ntitle: "Wexcombe: {name}"\ndoc_type: case_study\nplace: Wexcombe\n---\n'
+        "Wexcombe put its housing, police and health teams in one office in 2013.\n\n"
+        "## What they did\nWexcombe's shared office let caseworkers agree one plan for each family.\n\n"
+        "## What happened\nWexcombe reported 120 families helped in the first year.\n"
+    )
+    docs = tmp_path / "copies"
+    docs.mkdir()
+    for name in ("shared office", "the same shared office"):
+        (docs / f"{name.replace(' ', '-')}.md").write_text(text.replace("{name}", name), encoding="utf-8")
+    assistant = Assistant(home=fresh_home)
+    assert assistant.ingest([docs]).ok
+
+    answer = assistant.ask("What ideas could we borrow from Wexcombe's shared office?")
+
+    assert answer.covered and answer.ideas
+    assert all(idea.points for idea in answer.ideas)
+    assert_citations_resolve(answer)

@@ -631,8 +631,12 @@ def _ideas(
     used: list[Sentence] = []
     for doc_id in docs:
         points = _points_of(doc_id, ranked, used, IDEA_POINTS)
+        if not points:  # everything it had to say repeats an earlier card
+            continue
         used += points
         ideas.append(make_idea(doc_id, points, snap, citations, query, place_context, asked))
+    if not ideas:
+        return _lookup(query, ranked, reader, snap, citations, place_context, False)
     titles = [f"{_topic(idea)} [{idea.citations[0]}]" for idea in ideas]
     count = ("one place", "two places", "three places", "four places")[len(ideas) - 1]
     lead = f"Ideas from {count}: {_join(titles)}."
