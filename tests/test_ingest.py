@@ -78,6 +78,11 @@ BAD = {
     "slides.pptx": (b"PK\x03\x04 slides", "unsupported file type '.pptx'"),
     "too-big.txt": (b"word " * 30_000, "file is 150,000 bytes, over the 100,000 bytes limit"),
     "huge.pdf": (200_000_000, "file is 200.0 MB, over the 100,000 bytes limit (ASKPANEL_MAX_FILE_MB)"),
+    "unknown-key.md": (
+        b"---\nsources:\n  bbc: https://example.org/bbc\n---\n## Fire\nOffices burned. [^bbc]\nA new hall. [^times]\n",
+        "line 7: source key [^times] is not in the front matter's sources (known: bbc)",
+    ),
+    "bad-key.md": (b"---\nsources:\n  BBC News: https://example.org\n---\nBody. [^bbc]\n", "must be lowercase letters"),
 }
 
 
