@@ -186,11 +186,11 @@ def cli_cold_start(home: Path, runs: int, question: str = CLI_QUESTION) -> dict:
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "askpanel", "--home", str(home), "ask", question],
-            check=True,
-            capture_output=True,
+        done = subprocess.run(
+            [sys.executable, "-m", "askpanel", "--home", str(home), "ask", question], capture_output=True, text=True
         )
+        if done.returncode:
+            raise RuntimeError(f"askpanel ask failed on {home}: {done.stderr[-2000:]}")
         wall.append(time.perf_counter() - t)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
