@@ -418,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             print(table(rows[-1:]), flush=True)
 
     from askpanel.config import load_settings
+    from askpanel.embeddings import resolve_dtype
 
     settings = load_settings()
     result = {
@@ -429,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "settings": {
-            "embed_dtype": settings.embed_dtype,
+            "embed_dtype": resolve_dtype(settings.embed_dtype),
             "embed_batch_size": settings.embed_batch_size,
             "chunk_words": settings.chunk_words,
         },

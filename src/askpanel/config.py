@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     collection: str = "askpanel"
     corpus: Path = Path("corpus")
 
-    embed_dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    embed_dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # auto: bfloat16 only where the CPU has it
     embed_batch_size: int = 64
     chunk_words: int = 160  # target passage length; MiniLM reads at most 256 word pieces
     max_file_mb: float = 50.0
