@@ -105,6 +105,21 @@ def test_once_the_process_has_the_torch_model_small_batches_use_it(assistant: As
     assert np.array_equal(embedder.embed(texts), np.asarray(direct, dtype=np.float32))
 
 
+def test_an_answers_sentences_embed_alike_in_small_batches_and_one_at_a_time(assistant: Assistant) -> None:
+    """Torch pads a batch to its longest text; batching short texts for speed must not move their vectors."""
+    embedder = Embedder(assistant.settings.embed_dtype, assistant.settings.embed_batch_size)
+    embedder.warm()
+    texts = [
+        *split_sentences(assistant.retriever.snapshot().passages[0].text)[:5],
+        "Melton's shared building opened in 2010.",
+        "A much longer sentence, " + "with clause after clause about joint working, " * 12 + "ends here.",
+    ]
+    together = embedder.embed(texts)
+    alone = np.stack([embedder.embed([text])[0] for text in texts])
+    cosine = np.sum(together * alone, axis=1)
+    assert cosine.min() >= 0.999, cosine
+
+
 COLD_ASK = """
 import json, sys
 from askpanel.cli import main
