@@ -193,6 +193,7 @@ _OPENING = re.compile(
 _PREPOSITIONS = {
     *("of", "in", "under", "for", "to", "from", "on", "at", "with", "by", "about", "into", "after", "before"),
     *("during", "between", "across", "alongside", "within", "without", "over", "through", "than", "as", "like"),
+    *("per", "via"),
 }
 _DETERMINERS = {"the", "a", "an", "its", "their", "his", "her", "our", "this", "that", "these", "those", "each"}
 _AFTER_VERB = _DETERMINERS | {
@@ -217,6 +218,12 @@ _AFTER_VERB = _DETERMINERS | {
     "during",
     "under",
     "between",
+    "through",
+    "across",
+    "around",
+    "against",
+    "within",
+    "without",
     "and",
     "or",
     "it",
@@ -539,6 +546,9 @@ def dashless(text: str) -> str:
 
 
 # -- saying what is missing ---------------------------------------------------------------------
+_DO = {"do", "does", "did"}
+
+
 def indirect_clause(words: list[str], lower: list[str], wants: str, rest_at: int) -> str:
     """The question turned into a clause that fits "The sources do not say ...": "Which vendor did Oldham use"
     becomes "which vendor Oldham used". Returns "" when the question's shape is not one this can turn."""
@@ -549,12 +559,16 @@ def indirect_clause(words: list[str], lower: list[str], wants: str, rest_at: int
     if wants == "yes_no":
         turned = _turn(words[1:], lower[1:], lower[0], question_form=False)
         return f"say whether {turned}" if turned else ""
+    if rest_at == 0:  # no wh-phrase to start from ("By how many calls ...", "Our force wants to know ...")
+        return ""
     wh = " ".join(words[:rest_at])
     wh = wh[:1].lower() + wh[1:]
     rest, rest_lower = words[rest_at:], lower[rest_at:]
     if not rest:
         return ""
     if rest_lower[0] not in _AUX:
+        if _DO & set(rest_lower):  # "how big a single pot did the reviewers want": a shape this cannot turn
+            return ""
         return f"say {wh} {' '.join(rest)}"  # "who led the PSTN": the wh-phrase is the subject, nothing to turn
     turned = _turn(rest[1:], rest_lower[1:], rest_lower[0], question_form=True)
     if turned is None:
@@ -639,6 +653,11 @@ def _verb_at(tail: list[str], lower: list[str], start: int, aux: str = "did") ->
         following = lower[j + 1] if j + 1 < len(lower) else ""
         if following == "of" or re.search(r"(?:[^su]s|[^e]ed|tion|ment|ness|ity|ship)$", word):
             continue
+        if following in ("and", "or") and not tail[j].endswith(","):  # "police and fire": nouns as often as verbs
+            candidates.append(j)
+            continue
+        if not following and candidates and candidates[-1] == j - 2 and previous in ("and", "or"):
+            return candidates[-1]  # "would cost and save": two verbs, and the clause turns on the first
         if (
             not following
             or following in _AFTER_VERB

@@ -1,0 +1,87 @@
+"""Reading a question: the kind of answer it wants, the figures it names, and the clause a partial answer opens with."""
+
+from __future__ import annotations
+
+import pytest
+
+from askpanel.facts import holds
+from askpanel.intent import missing_sentence, read_intent
+
+
+@pytest.mark.parametrize(
+    ("question", "lead"),
+    [
+        (
+            "Which software vendor did Oldham use to match family records?",
+            "The sources do not say which software vendor Oldham used to match family records.",
+        ),
+        (  # a noun before "and" is no verb: "police and fire station", not "policed"
+            "How much a year did the shared police and fire station at Thrapston save?",
+            "The sources do not say how much a year the shared police and fire station at Thrapston saved.",
+        ),
+        (  # the verb is the first one after the subject, not the question's last word
+            "How many serious case reviews did the Centre of Excellence go through for its 2016 child protection"
+            " report?",
+            "The sources do not say how many serious case reviews the Centre of Excellence went through for its 2016"
+            " child protection report.",
+        ),
+        (
+            "In the first phase of troubled families, how much could a council claim per family?",
+            "The sources do not say how much a council could claim per family.",
+        ),
+        (  # two parts, the first turned on its own verb
+            "How many bids did the 2013-14 Transformation Challenge Award receive, and how many succeeded?",
+            "The sources do not say how many bids the 2013-14 Transformation Challenge Award received and how many"
+            " succeeded.",
+        ),
+        # shapes the clause cannot turn get the plain sentence, never a garbled one
+        (
+            "By how many calls a year did the Margate Task Force cut 999 calls from its frequent callers?",
+            "The sources do not answer that question directly.",
+        ),
+        (
+            "How big a single pot did the reviewers want?",
+            "The sources do not answer that question directly.",
+        ),
+        (
+            "Our force wants to know what Leicestershire Police said in 2021 about the triage car.",
+            "The sources do not answer that question directly.",
+        ),
+    ],
+)
+def test_a_partial_answer_opens_with_the_question_turned_into_a_clause(question: str, lead: str) -> None:
+    assert missing_sentence(read_intent(question)) == lead
+
+
+@pytest.mark.parametrize(
+    ("question", "wants"),
+    [
+        ("Who led the Public Service Transformation Network?", "who"),
+        ("When was the Public Service Transformation Network announced?", "when"),
+        ("What were the bidding deadlines for the 2014-16 Transformation Challenge Award?", "when"),
+        ("How many agencies take part in the Margate Task Force?", "how_many"),
+        ("What proportion of working-age people in Birkenhead were out of work?", "how_many"),
+        ("What was Sir Derek Myers paid as co-chair?", "how_much"),
+        ("Why did Melton build a new shared building?", "why"),
+        ("Which four areas were chosen as Whole Place Community Budget pilots?", "which"),
+        ("Did the panel want a single pot for each place?", "yes_no"),
+    ],
+)
+def test_the_kind_of_answer_comes_from_the_form_of_the_question(question: str, wants: str) -> None:
+    assert read_intent(question).wants == wants
+
+
+@pytest.mark.parametrize(
+    ("text", "figure", "found"),
+    [
+        ("DCLG gave £15 million for 2014–15.", "£15m", True),
+        ("DCLG gave £15m for 2014–15.", "£15 million", True),
+        ("It was worth £6.9 million.", "£6.9m", True),
+        ("A £5 billion fund.", "£5bn", True),
+        ("DCLG gave £150m.", "£15m", False),
+        ("Taunton Deane was given £750,000.", "£750,000", True),
+        ("In 2013 the pilot began.", "2014", False),
+    ],
+)
+def test_a_sum_asked_for_in_one_form_is_found_in_another(text: str, figure: str, found: bool) -> None:
+    assert holds(text, figure) is found
