@@ -332,7 +332,7 @@ class Fit:
         focus, for the years asked; and, where the noun asked for names a class ("which department") or the
         sum is of something ("what was X paid"), naming it there or in its passage."""
         kind = not strict or self.kind >= 0.7 or self.names_head
-        return kind and self.focus >= 0.6 and self.constraint >= 1.0 and (self.head > 0 or not head_required)
+        return kind and self.focus >= 0.8 and self.constraint >= 1.0 and (self.head > 0 or not head_required)
 
 
 class Reader:
@@ -346,7 +346,8 @@ class Reader:
         head = [t for t in keyword_terms(self.intent.head) if t not in _GENERIC_HEAD_TERMS]
         self.head_terms = set(head[-1:])  # the head noun itself: "vendor" in "software vendor"
         words = self.intent.head.split()
-        self.head_word = words[-1] if words and head else ""  # as asked: "agencies", so a plural wants a list
+        # as asked: "agencies", so a plural wants a list; "proportion" names no thing, but wants a share
+        self.head_word = words[-1] if words and (head or words[-1] in facts.SHARE_WORDS) else ""
         if self.intent.wants == "how_much" and not head:  # "What was X paid": the sum must be a payment
             self.head_terms = _money_verb(self.intent)
         self._fits: dict[int, Fit] = {}
@@ -410,9 +411,9 @@ class Reader:
         wanted = self.intent.constraints
         if not wanted:
             return 1.0
-        if all(c in dashless(text) for c in wanted):
+        if all(facts.holds(dashless(text), c) for c in wanted):
             return 1.0
-        return 0.5 if all(c in dashless(passage.text) for c in wanted) else 0.0
+        return 0.5 if all(facts.holds(dashless(passage.text), c) for c in wanted) else 0.0
 
     def _head(self, terms: set[str], passage: Passage) -> float:
         if not self.head_terms or self.intent.wants not in ("which", "how_many", "how_much", "who"):
@@ -484,7 +485,7 @@ _GENERIC_HEAD_TERMS = set(
         "idea way thing kind sort type lesson approach example part role result money cash sum amount total fund"
         " funding grant extra figure number"
     )
-)
+) | set(keyword_terms(" ".join(facts.SHARE_WORDS)))
 # Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them
 _FUNDING = re.compile(r"(?<!-)\b(?:fund(?:s|ed|ing)?|grants?|paid|pays?|financ(?:e|ed|es|ing)|money|budget)\b", re.I)
 _LIGHT_MONEY_VERBS = set(keyword_terms("get got receive received win won gain have has had give gave worth"))
@@ -507,9 +508,11 @@ def _name_terms(name: str, snap: Snapshot) -> tuple[set[str], list[str]]:
     acronyms = [a for a in (facts.acronym_of(name),) if a]
     if facts.is_person(name):
         acronyms.append(name.split()[-1])
-    full = snap.acronyms().get(name)
-    if full:  # the question used the acronym: the sentence may spell the name out
-        acronyms.append(full)
+    known = snap.acronyms()
+    if known.get(name):  # the question used the acronym: the sentence may spell the name out
+        acronyms.append(known[name])
+    # the question spelt out a name the corpus shortens: "CoE" for the Centre of Excellence
+    acronyms += [a for a, full in known.items() if a != name and (full.startswith(name) or name.startswith(full))]
     return set(keyword_terms(name)), acronyms
 
 

@@ -370,7 +370,7 @@ def _places_in(text: str, places: Iterable[str]) -> list[str]:
 
 
 _ANY_COUNT = {"number", "figure", "figures", "total", "count", "size", "scale", "target", "targets"}
-_SHARES = {"proportion", "percentage", "share", "rate"}
+SHARE_WORDS = {"proportion", "percentage", "share", "rate"}
 _COUNTS_SOMETHING = re.compile(rf"(?:\b\d[\d,]*\+?|\b(?:{NUMBER_WORDS}))\s+(?:[a-z-]+\s+){{0,2}}[a-z]+s\b")
 
 
@@ -379,6 +379,25 @@ def quantity_of(text: str, head: str) -> bool:
     "ten members"."""
     pattern = rf"(?:\d[\d,.]*\+?|\b(?:{NUMBER_WORDS}))\s+(?:[\w'’-]+\s+){{0,4}}?{re.escape(_stem(head))}\w*"
     return re.search(pattern, text, re.I) is not None
+
+
+_SUM = re.compile(r"(£\s?\d[\d,.]*?)\s?(bn|m|k|million|billion|thousand)")
+_UNITS = {"m": "million", "bn": "billion", "k": "thousand"}
+
+
+def figure_forms(figure: str) -> tuple[str, ...]:
+    """The ways a text may write a sum asked about: "£15m" in a question is "£15 million" in a document."""
+    match = _SUM.fullmatch(figure)
+    if not match:
+        return (figure,)
+    number, unit = match.group(1).replace(" ", ""), _UNITS.get(match.group(2), match.group(2))
+    short = next(k for k, v in _UNITS.items() if v == unit)
+    return (f"{number}{short}", f"{number} {unit}", f"{number}{unit}")
+
+
+def holds(text: str, figure: str) -> bool:
+    """Whether the text states the figure, in any of its forms."""
+    return any(form in text for form in figure_forms(figure))
 
 
 def carries(
@@ -396,7 +415,8 @@ def carries(
     asked = tuple(asked)
     if asked and wants in ("when", "how_many", "how_much"):
         for known in asked:
-            text = text.replace(known, " ")
+            for form in figure_forms(known):
+                text = text.replace(form, " ")
     named = [n.lower() for n in named]
     if wants == "who":
         if _new(people(text), named):
@@ -413,7 +433,7 @@ def carries(
             return 0.0
         if not head or head in _ANY_COUNT:
             return 1.0
-        if head in _SHARES:
+        if head in SHARE_WORDS:
             return 1.0 if re.search(r"\d\s?%|per ?cent|\b(?:half|third|quarter|two-thirds)\b", text) else 0.6
         if quantity_of(text, head):
             return 1.0

@@ -145,11 +145,23 @@ class Snapshot:
                         if _initials(candidate) == acronym.rstrip("s") and candidate[:1].isupper():
                             found.setdefault(acronym, candidate.strip(",;:"))
                             break
+                        if _abbreviates(acronym, words[start:]):  # "Centre of Excellence for ... (CoE)"
+                            found.setdefault(acronym, " ".join(words[start : start + len(acronym)]).strip(",;:"))
+                            break
             self._acronyms = found
         return self._acronyms
 
 
-_ACRONYM_IN_BRACKETS = re.compile(r"\(([A-Z]{2,}s?)\)")
+_ACRONYM_IN_BRACKETS = re.compile(r"\(([A-Z]{2,}s?|[A-Z][a-z][A-Z])\)")
+
+
+def _abbreviates(acronym: str, words: list[str]) -> bool:
+    """A mixed-case acronym ("CoE") spells, letter by letter and case by case, the first words of a name."""
+    return (
+        any(c.islower() for c in acronym)
+        and len(words) >= len(acronym)
+        and "".join(w[0] for w in words[: len(acronym)]) == acronym
+    )
 
 
 def _initials(name: str) -> str:
