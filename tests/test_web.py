@@ -15,7 +15,7 @@ from webutil import running
 from askpanel import Answer, Assistant, Citation, Idea
 from askpanel.conversation import Conversation, Turn, conversation_markdown, file_away, read_past, without
 from askpanel.feedback import FeedbackStore
-from askpanel.render import render_answer, render_past, render_sources, render_transcript, safe_url
+from askpanel.render import esc, render_answer, render_past, render_sources, render_transcript, safe_url
 from askpanel.uploads import UploadError, check_file, clean_themes, content_kind
 
 GOOD_QUESTION = "How did places get partners to share information about families?"
@@ -387,6 +387,23 @@ def test_conversations_stay_within_their_caps(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(conv, "PAST_BUDGET_CHARS", 3_000)
     assert 1 <= len(file_away(past, one("big"))) < conv.MAX_PAST  # the oldest make room
     assert without(past, past[0].id) == past[1:]
+
+
+def test_a_look_up_shows_the_points_that_back_its_lead(assistant: Assistant) -> None:
+    """The chat shows what the Markdown export and the API show: the lead, then the points that support it,
+    each with markers that open its passages."""
+    answer = assistant.ask("How many families were in Staffordshire's first phase?")
+    assert answer.support and not answer.ideas
+    html = render_answer(answer, "t1")
+    assert html.index('class="ap-lead"') < html.index("From the sources:") < html.index('class="ap-support"')
+    for point in answer.support:
+        assert esc(re.sub(r"\s*\[\d+\]", "", point).split(". ")[0]) in html
+    assert html.count('class="ap-cite"') >= len(answer.support)
+
+    partial = xss_answer()
+    partial.status, partial.covered, partial.support = "partial", False, [f"{XSS} [1]"]
+    html = render_answer(partial, "t2")
+    assert "What the sources do say:" in html and "<script" not in html and 'popovertarget="t2-c1"' in html
 
 
 def test_partial_answers_are_labelled_before_the_lead() -> None:

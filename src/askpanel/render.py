@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from .conversation import Conversation, Turn
+from .markdown import PARTIAL_SUPPORT_HEADING, SUPPORT_HEADING
 from .models import Answer, Citation, DocumentRecord, Idea
 
 DOC_TYPE_LABELS = {"report": "Panel report", "case_study": "Case study", "context": "Context"}
@@ -154,6 +155,10 @@ def render_answer(answer: Answer, prefix: str, level: int = 4) -> str:
     if not answer.covered and answer.nearest:
         parts.append(f'<p class="ap-label">{esc(NEAREST)}</p>')
         parts.append("<ul class='ap-nearest'>" + "".join(f"<li>{esc(t)}</li>" for t in answer.nearest) + "</ul>")
+    if answer.support and answer.status != "not_covered":
+        label = PARTIAL_SUPPORT_HEADING if answer.status == "partial" else SUPPORT_HEADING
+        points = "".join(f"<li>{with_markers(point, prefix, citations)}</li>" for point in answer.support)
+        parts.append(f'<p class="ap-label">{esc(label)}</p><ul class="ap-support">{points}</ul>')
     if answer.ideas:
         parts.append(f'<h{level} class="ap-ideas-h">Ideas to adapt, not recipes to follow</h{level}>')
         parts.append('<div class="ap-ideas">')
@@ -377,7 +382,7 @@ footer a, footer button, .show-api, .built-with { color: var(--body-text-color-s
 .ap-card h5 { margin: 0.2rem 0; font-size: 1em; }
 .ap-card h6 { margin: 0.6rem 0 0.2rem; font-size: 0.9em; font-weight: 600; text-transform: none; }
 .ap-col > h3 { margin-top: 0; }
-.ap-card ul, .ap-nearest { margin: 0; padding-left: 1.1rem; }
+.ap-card ul, .ap-nearest, .ap-support { margin: 0; padding-left: 1.1rem; }
 .ap-meta { font-size: 0.88em; margin: 0.2rem 0; }
 .ap-warn { border-left: 4px solid #b45309; padding-left: 0.5rem; }
 .ap-ok { border-left: 4px solid #15803d; padding-left: 0.5rem; }
