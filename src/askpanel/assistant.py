@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .chunking import split_sentences
 from .config import Settings, load_settings
 from .embeddings import Embedder
 from .ingest import Progress, run_ingest
@@ -154,6 +155,7 @@ class Assistant:
         will answer many (a one-off answer is quicker without torch, see Embedder)."""
         self.embedder.warm()
         self.retriever.snapshot()
+        split_sentences("Build the sentence splitter now. Answers need it.")  # before requests arrive together
 
     # -- web chat extras ------------------------------------------------------------------------
     def compare(self, doc_a: str, doc_b: str, question: str = "", place_context: str | None = None) -> list[Answer]:

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import re
 import sys
+import threading
 import types
 from collections.abc import Callable
 from functools import cache
@@ -20,11 +21,17 @@ ADAPT_HEADING = "to adapt it locally"
 BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
 
+_PUNKT_LOCK = threading.Lock()
+
+
 @cache
 def _punkt() -> Callable[[str], list[str]]:
     """NLTK's Punkt with no trained parameters, cutting as llama-index's sentence splitter did (a sentence runs
     to the start of the next one), so passages and their ids stay exactly as they were."""
-    tokenizer = _punkt_module().PunktSentenceTokenizer()
+    # One thread at a time: two first answers at once would each swap nltk's entries in sys.modules, and the
+    # second would import the real package over the first's stand-ins (measured: HTTP 500s on a fresh server).
+    with _PUNKT_LOCK:
+        tokenizer = _punkt_module().PunktSentenceTokenizer()
 
     def split(text: str) -> list[str]:
         starts = [start for start, _ in tokenizer.span_tokenize(text)]
