@@ -411,9 +411,11 @@ class Reader:
         wanted = self.intent.constraints
         if not wanted:
             return 1.0
-        if all(facts.holds(dashless(text), c) for c in wanted):
+        sentence = dashless(text)
+        if all(facts.holds(sentence, c) for c in wanted):
             return 1.0
-        return 0.5 if all(facts.holds(dashless(passage.text), c) for c in wanted) else 0.0
+        around = dashless(passage.text)
+        return 0.5 if all(facts.holds(around, c) for c in wanted) else 0.0
 
     def _head(self, terms: set[str], passage: Passage) -> float:
         if not self.head_terms or self.intent.wants not in ("which", "how_many", "how_much", "who"):
