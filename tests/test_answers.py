@@ -16,7 +16,7 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 
 def statements(answer: Answer) -> list[str]:
-    return [answer.lead, *answer.support] + [p for idea in answer.ideas for p in idea.points]
+    return [answer.lead, *answer.support] + [p for idea in answer.ideas for p in (*idea.points, *idea.conditions)]
 
 
 def assert_citations_resolve(answer: Answer) -> None:
@@ -108,8 +108,25 @@ def test_how_should_we_questions_quote_what_places_did_not_their_adaptation_ques
     )
     assert answer.ideas[0].doc_id == "corpus/case-melton-co-location-workshops.md"
     assert "Parkside" in answer.lead
-    assert not any(c.section.lower().startswith("to adapt") for c in answer.citations)
+    cited_points = {int(n) for idea in answer.ideas for p in idea.points for n in MARKER.findall(p)}
+    by_n = {c.n: c for c in answer.citations}
+    assert not any(by_n[n].section.lower().startswith("to adapt") for n in cited_points)
+    assert not any(c.quote.endswith("?") for c in answer.citations)
     assert answer.ideas[0].adapt  # the adaptation questions still arrive, as questions
+
+
+def test_what_made_an_idea_work_there_cites_the_page_it_comes_from(assistant: Assistant) -> None:
+    """The conditions on a card are facts about that place, so each carries a marker linking its source."""
+    answer = assistant.ask("We want to put several agencies in one building. What ideas could we borrow?")
+    conditions = [c for idea in answer.ideas for c in idea.conditions]
+    assert conditions
+    by_n = {c.n: c for c in answer.citations}
+    for condition in conditions:
+        (n,) = MARKER.findall(condition)
+        cite = by_n[int(n)]
+        assert MARKER.sub("", condition).strip() in cite.quote
+        assert cite.url.startswith("http"), cite
+    assert_citations_resolve(answer)
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,7 @@ _CAVEAT = re.compile(
     re.I,
 )
 _DIGIT = re.compile(r"\d")
+_ITEM_END = re.compile(r"(?:[;,.]|[;,] (?:and|or))$")
 
 
 @dataclass(eq=False)  # identity: two sentences with the same words from different passages are distinct
@@ -276,7 +277,8 @@ def answer_units(text: str) -> list[tuple[str, str]]:
                 *before, label = split_sentences(label) or [label]
                 units.extend((s, s) for s in split_sentences("\n".join([*prose, *before])))
                 prose = []
-                items = [BULLET.sub("", line).strip() for line in lines[i + 1 : end]]
+                # items joined with "; " lose their own closing ";", "; and" or "."
+                items = [_ITEM_END.sub("", BULLET.sub("", line).strip()) for line in lines[i + 1 : end]]
                 shown = f"{label} {'; '.join(items)}"
                 verbatim = "\n".join([label, *lines[i + 1 : end]])
                 units.append((shown if shown.endswith((".", "?", "!")) else shown + ".", verbatim))

@@ -93,6 +93,11 @@ def make_idea(
         texts.append(f"{prefix}{sentence.text} [{n}]")
     conditions, questions = adaptation(doc_id, snap)
     context_terms = set(keyword_terms(f"{query.text} {place_context}"))
+    by_text = {c.text: c for c in conditions}
+    shown = _closest(list(by_text), context_terms, CONDITIONS_PER_IDEA, set())
+    # a condition is a sourced fact like any point, so it carries its citation
+    marks = [citations.mark(by_text[text]) for text in shown]
+    cited_conditions = [f"{text} [{n}]" for text, n in zip(shown, marks, strict=True)]
     chosen = _closest(questions, context_terms, QUESTIONS_PER_IDEA, asked)
     chosen = [*place_questions(place_context, asked), *chosen]
     asked.update(_key(q) for q in chosen)
@@ -102,9 +107,9 @@ def make_idea(
         doc_type=first.doc_type,
         points=texts,
         adapt=chosen,
-        citations=sorted(set(numbers)),
+        citations=sorted(set(numbers + marks)),
         doc_id=doc_id,
-        conditions=_closest(conditions, context_terms, CONDITIONS_PER_IDEA, set()),
+        conditions=cited_conditions,
     )
 
 
@@ -123,18 +128,21 @@ def outcome_of(doc_id: str, snap: Snapshot, points: list[Sentence]) -> Sentence 
     return None
 
 
-def adaptation(doc_id: str, snap: Snapshot) -> tuple[list[str], list[str]]:
-    """The document's own 'to adapt it locally' section: conditions that held there, and questions."""
-    conditions: list[str] = []
+def adaptation(doc_id: str, snap: Snapshot) -> tuple[list[Sentence], list[str]]:
+    """The document's own 'to adapt it locally' section: conditions that held there (sentences of their passage,
+    so they can be cited), and questions."""
+    from .compose import Sentence
+
+    conditions: list[Sentence] = []
     questions: list[str] = []
     for i in snap.by_doc.get(doc_id, []):
         passage = snap.passages[i]
         if is_adaptation(passage):
-            for text in split_sentences(passage.text):
+            for index, text in enumerate(split_sentences(passage.text)):
                 if text.endswith("?"):
                     questions.append(text)
                 elif not text.endswith(":"):
-                    conditions.append(text)
+                    conditions.append(Sentence(text, 99, passage, index))
     return conditions, questions
 
 
