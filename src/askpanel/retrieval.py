@@ -173,10 +173,12 @@ def keyword_tokenizer() -> Any:
     import Stemmer
     from bm25s.tokenization import Tokenizer
 
-    return Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english"))
+    return Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english"), splitter=WORD_PATTERN)
 
 
-_WORD = re.compile(r"(?u)\b\w\w+\b")
+# "A&E" is one word to the people who ask about it: split at "&" it would vanish into two letters
+WORD_PATTERN = r"(?u)\b\w&\w\b|\b\w\w+\b"
+_WORD = re.compile(WORD_PATTERN)
 
 
 def keyword_terms(text: str) -> list[str]:

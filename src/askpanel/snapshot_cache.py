@@ -18,7 +18,7 @@ from .retrieval import Snapshot, keyword_tokenizer
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # bump when what is written here changes shape (2: passages carry their source spans)
+FORMAT = 3  # bump when what is written here changes shape (2: passages carry source spans; 3: "A&E" is a word)
 KEEP = 2  # snapshots kept on disk: the newest, and one that a process may still be loading
 STALE_SECONDS = 3600  # a half-written save this old belongs to a process that was killed
 _DONE = "complete"  # written last: a directory without it is a save that did not finish
