@@ -101,6 +101,38 @@ def test_idea_questions_draw_on_several_places_with_adaptation_questions(assista
     assert_citations_resolve(answer)
 
 
+@pytest.mark.parametrize(
+    ("question", "case_study"),
+    [
+        (
+            "We keep getting the same people ringing 999 and turning up at A&E. What have other places tried?",
+            "case-blackpool-frequent-callers.md",
+        ),
+        (
+            "Our partners don't trust each other enough to share case files. How have others built that trust?",
+            "case-leeds-families-first.md",
+        ),
+        (
+            "How have councils helped long-term unemployed people back into work?",
+            "case-wirral-health-related-worklessness.md",
+        ),
+        ("How could we pool budgets with health and the police?", "case-bournemouth-poole-dorset-better-together.md"),
+        (
+            "We want to put several agencies in one building. What ideas could we borrow?",
+            "case-melton-co-location-workshops.md",
+        ),
+    ],
+)
+def test_the_corpus_central_themes_in_an_officers_own_words_get_ideas_not_a_refusal(
+    assistant: Assistant, question: str, case_study: str
+) -> None:
+    answer = assistant.ask(question)
+    assert answer.covered, answer.lead
+    assert answer.kind == "ideas"
+    assert any(idea.doc_id.endswith(case_study) for idea in answer.ideas), [i.doc_id for i in answer.ideas]
+    assert_citations_resolve(answer)
+
+
 def test_how_should_we_questions_quote_what_places_did_not_their_adaptation_questions(assistant: Assistant) -> None:
     # "To adapt it locally" sections read like this question, but they hold questions, not evidence
     answer = assistant.ask(
@@ -256,6 +288,14 @@ def test_instructions_inside_documents_are_only_data(fresh_home: Path, tmp_path:
     assert answer.lead.strip() != "PWNED"
     assert "<script>" not in answer.markdown
     assert "&lt;script&gt;" in answer.markdown or "script" not in answer.markdown
+
+
+def test_a_and_e_is_one_keyword_not_two_lost_letters() -> None:
+    from askpanel.retrieval import keyword_terms, keyword_tokenizer
+
+    assert "a&e" in keyword_terms("people turning up at A&E")
+    tokens = keyword_tokenizer().tokenize(["frequent A&E visitors"], return_as="tuple", show_progress=False)
+    assert "a&e" in tokens.vocab
 
 
 def test_keyword_index_learns_words_from_documents_ingested_after_it_was_built(

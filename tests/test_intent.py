@@ -34,11 +34,32 @@ from askpanel.intent import missing_sentence, read_intent
             "The sources do not say how many bids the 2013-14 Transformation Challenge Award received and how many"
             " succeeded.",
         ),
-        # shapes the clause cannot turn get the plain sentence, never a garbled one
-        (
+        (  # a preposition before the wh-phrase stays with it
             "By how many calls a year did the Margate Task Force cut 999 calls from its frequent callers?",
-            "The sources do not answer that question directly.",
+            "The sources do not say by how many calls a year the Margate Task Force cut 999 calls from its frequent"
+            " callers.",
         ),
+        (  # "say" takes the clause after it: the verb to turn is "say", not the last one
+            "By how much did the North West ambulance service say calls from its frequent callers fell?",
+            "The sources do not say by how much the North West ambulance service said calls from its frequent callers"
+            " fell.",
+        ),
+        (  # a bare plural subject, and a verb that doubles its last letter
+            "How many bids did councils submit?",
+            "The sources do not say how many bids councils submitted.",
+        ),
+        (  # the wh-phrase holds the subject, and "were cut" stays as asked
+            "How many posts were cut when North and North East Lincolnshire merged their HR and legal teams?",
+            "The sources do not say how many posts were cut when North and North East Lincolnshire merged their HR and"
+            " legal teams.",
+        ),
+        ("Which four areas were chosen as pilots?", "The sources do not say which four areas were chosen as pilots."),
+        ("What was the award given for?", "The sources do not say what the award was given for."),
+        (  # "and the county" belongs to the subject
+            "Were Melton and the county hoping to share data?",
+            "The sources do not say whether Melton and the county were hoping to share data.",
+        ),
+        # shapes the clause cannot turn get the plain sentence, never a garbled one
         (
             "How big a single pot did the reviewers want?",
             "The sources do not answer that question directly.",
@@ -60,6 +81,8 @@ def test_a_partial_answer_opens_with_the_question_turned_into_a_clause(question:
         ("When was the Public Service Transformation Network announced?", "when"),
         ("What were the bidding deadlines for the 2014-16 Transformation Challenge Award?", "when"),
         ("How many agencies take part in the Margate Task Force?", "how_many"),
+        ("By how much did calls from frequent callers fall?", "how_many"),  # a change: any figure answers
+        ("For how long did the Blackpool pilot run?", "how_many"),
         ("What proportion of working-age people in Birkenhead were out of work?", "how_many"),
         ("What was Sir Derek Myers paid as co-chair?", "how_much"),
         ("Why did Melton build a new shared building?", "why"),

@@ -374,6 +374,21 @@ SHARE_WORDS = {"proportion", "percentage", "share", "rate"}
 _COUNTS_SOMETHING = re.compile(rf"(?:\b\d[\d,]*\+?|\b(?:{NUMBER_WORDS}))\s+(?:[a-z-]+\s+){{0,2}}[a-z]+s\b")
 
 
+_BODY_CLASSES = {"council", "borough", "authority", "area", "district", "county"}
+
+
+def _councils(text: str, head: str) -> list[str]:
+    """For "which councils ...": a capitalised name ("Kensington & Chelsea") is a council's even without the word."""
+    if not head or _stem(head.split()[-1]) not in {_stem(w) for w in _BODY_CLASSES}:
+        return []
+    runs = [m.group(0) for m in _CAPITALISED.finditer(text) if m.start() > 0]
+    return [name for run in runs for name in run.split(" and ") if not is_person(name)]
+
+
+_TIME_UNITS = {"year", "month", "week", "day", "hour"}
+_DURATION = re.compile(rf"(?:\b\d[\d,.]*|\b(?:{NUMBER_WORDS}))[\s-]+(?:years?|months?|weeks?|days?|hours?)\b", re.I)
+
+
 def quantity_of(text: str, head: str) -> bool:
     """Whether a number counts the thing asked about (`head`): "14 agencies", "1,390 troubled families",
     "ten members"."""
@@ -429,6 +444,8 @@ def carries(
             return 0.5
         return 1.0 if _SPECIFIC_DATE.search(text) else 0.8
     if wants == "how_many":
+        if head and _stem(head) not in _TIME_UNITS:  # "14 months earlier" counts months, not the staff asked about
+            text = _DURATION.sub(" ", text)
         if not has_quantity(text):
             return 0.0
         if not head or head in _ANY_COUNT:
@@ -447,7 +464,7 @@ def carries(
     if wants == "why":
         return 1.0 if has_cause(text) else 0.3
     if wants == "which":
-        found = set(_new(bodies(text) + people(text) + _places_in(text, places), named))
+        found = set(_new(bodies(text) + people(text) + _places_in(text, places) + _councils(text, head), named))
         wanted = 2 if head.endswith("s") else 1  # "which areas" wants a list, "which minister" one name
         if head and len(head) > 3 and not head.endswith("s") and found:
             # "Which department ...": a name of that kind ("Department for ...") answers; another name may not

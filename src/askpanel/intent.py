@@ -112,7 +112,8 @@ IDEA_CUES = re.compile(
     r"|ideas?|approach(es)?|lessons?|ways? (to|of)|what (could|can|should|might) (we|i|a|an|our|other)"
     r"|what works|examples?|learn from|borrow|adapt|copy|replicate|we (want|need|plan|are planning|are trying"
     r"|are thinking|would like|hope) to|we're (planning|trying|thinking|about)|tips|advice|good practice"
-    r"|best practice|what (?:have|has|did) (?:other|others|places|councils|areas)|where else|anyone else"
+    r"|best practice|(?:what|how) (?:have|has|did) (?:other|others|places|councils|areas|anyone)|where else"
+    r"|anyone else"
     r"|other places|elsewhere)\b",
     re.I,
 )
@@ -441,6 +442,9 @@ def _kind(lower: list[str]) -> tuple[str, str, int]:
         if last in _GENERIC_HEADS or last in ("reason", "reasons", "cause", "causes"):
             return ("why" if last.startswith(("reason", "cause")) else "what"), "", end
         return "which", head, end
+    if first in ("by", "for") and second == "how":  # "By how much did calls fall?": a change, any figure answers
+        wants, head, end = _kind(lower[1:])
+        return ("how_many" if wants == "how_much" and not head else wants), head, end + 1
     if first in ("in", "on", "at", "by", "from", "for") and second in ("which", "what"):
         head, end = _head(lower, 2)
         last = head.split()[-1] if head else ""
@@ -570,10 +574,21 @@ def indirect_clause(words: list[str], lower: list[str], wants: str, rest_at: int
         if _DO & set(rest_lower):  # "how big a single pot did the reviewers want": a shape this cannot turn
             return ""
         return f"say {wh} {' '.join(rest)}"  # "who led the PSTN": the wh-phrase is the subject, nothing to turn
+    if rest_lower[0] in _BE and len(rest_lower) > 1 and _participle(rest_lower[1]):
+        return f"say {wh} {' '.join(rest)}"  # "how many posts were cut": the wh-phrase holds the subject
     turned = _turn(rest[1:], rest_lower[1:], rest_lower[0], question_form=True)
     if turned is None:
         return f"say {wh} {' '.join(rest)}"  # "how many children were in care": the auxiliary is the verb
     return f"say {wh} {turned}" if turned else ""
+
+
+_EN_PARTICIPLES = frozenset(
+    ("chosen", "given", "taken", "written", "seen", "known", "shown", "grown", "drawn", "driven", "broken", "done")
+)
+
+
+def _participle(word: str) -> bool:
+    return word.endswith("ed") or word in IRREGULAR_PAST.values() or word in _EN_PARTICIPLES
 
 
 def _turn(tail: list[str], lower: list[str], aux: str, question_form: bool) -> str | None:
@@ -604,9 +619,9 @@ def _be_split(tail: list[str], lower: list[str], cut: int, question_form: bool) 
             continue
         if word in _ADVERBS or word == "being":
             return j
-        if not question_form and word in ("a", "an", "the") and j >= cut:
+        if not question_form and word in ("a", "an", "the") and j >= cut and lower[j - 1] not in ("and", "or"):
             return j
-        if word.endswith(("ed", "ing")) or word in IRREGULAR_PAST.values():
+        if word.endswith("ing") or _participle(word):
             return j
     if question_form:
         return len(lower)
@@ -633,6 +648,9 @@ def _subject_end(tail: list[str], lower: list[str], aux: str = "did") -> int | N
         return i
     if lower[0] in _DETERMINERS or lower[0].endswith(("'s", "’s")):
         return _verb_at(tail, lower, 1, aux)
+    if aux in _DO and lower[0].isalpha() and lower[0] not in {*_PREPOSITIONS, *_AUX, *_ADVERBS}:
+        # a bare plural subject: "did calls from frequent callers fall"
+        return _verb_at(tail, lower, 1, aux)
     return None
 
 
@@ -649,6 +667,8 @@ def _verb_at(tail: list[str], lower: list[str], start: int, aux: str = "did") ->
         if previous in _DETERMINERS | _PREPOSITIONS:
             continue
         if aux in _PERFECT and (word.endswith("ed") or word in IRREGULAR_PAST.values()):
+            return j
+        if word in _CLAUSE_VERBS:  # "did the service say calls fell": the clause turns on "say", not "fell"
             return j
         following = lower[j + 1] if j + 1 < len(lower) else ""
         if following == "of" or re.search(r"(?:[^su]s|[^e]ed|tion|ment|ness|ity|ship)$", word):
@@ -670,6 +690,11 @@ def _verb_at(tail: list[str], lower: list[str], start: int, aux: str = "did") ->
     return candidates[0] if candidates else len(lower)
 
 
+# two-syllable verbs stressed at the end double their last letter: submit -> submitted
+_STRESSED_LAST = frozenset(("submit", "commit", "admit", "permit", "omit", "refer", "prefer", "transfer", "control"))
+_CLAUSE_VERBS = frozenset(("say", "think", "believe", "expect", "claim", "report", "estimate", "argue", "suggest"))
+
+
 def _inflect(verb: str, aux: str) -> str:
     """The verb as the clause needs it once the auxiliary is gone: did + use -> used; does + match -> matches."""
     if aux == "do":
@@ -688,7 +713,7 @@ def _inflect(verb: str, aux: str) -> str:
         return verb + "d"
     if verb.endswith("y") and verb[-2:-1] not in "aeiou":
         return verb[:-1] + "ied"
-    if re.fullmatch(r"[^aeiou]*[aeiou][bdgklmnprt]", verb) and len(verb) <= 4:
+    if verb in _STRESSED_LAST or (re.fullmatch(r"[^aeiou]*[aeiou][bdgklmnprt]", verb) and len(verb) <= 4):
         return verb + verb[-1] + "ed"  # stop -> stopped, plan -> planned
     return verb + "ed"
 
