@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .assistant import Assistant
 
 DUPLICATE_COSINE = 0.9
-EMBED_SENTENCES = 24
+EMBED_SENTENCES = 16
 TYPED_SHORTLIST = 8  # sentences carrying the kind of fact asked for, embedded even when outside the shortlist
 PLACE_SHORTLIST = 6  # in a comparison, sentences of each place embedded even when outside the shortlist
 # sentence score: meaning, shared rare words, passage rank. Shared rare words weigh a little more than meaning:
