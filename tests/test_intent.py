@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from askpanel.facts import holds
+from askpanel.facts import carries, holds
 from askpanel.intent import missing_sentence, read_intent
 
 
@@ -108,3 +108,20 @@ def test_the_kind_of_answer_comes_from_the_form_of_the_question(question: str, w
 )
 def test_a_sum_asked_for_in_one_form_is_found_in_another(text: str, figure: str, found: bool) -> None:
     assert holds(text, figure) is found
+
+
+@pytest.mark.parametrize(
+    ("sentence", "wants", "head", "answers"),
+    [
+        ("The council planned an office for its 170 staff.", "how_many", "staff", True),
+        # a duration counts time, not the staff asked about
+        ("The county council pulled its staff out of Parkside 14 months earlier.", "how_many", "staff", False),
+        ("The pilot ran for six months.", "how_many", "", True),  # "how long": the duration is the answer
+        # two councils named without the word "Council"
+        ("The post was shared between Kensington & Chelsea and Hammersmith & Fulham.", "which", "councils", True),
+    ],
+)
+def test_a_sentence_carries_the_fact_asked_only_when_it_counts_or_names_what_was_asked(
+    sentence: str, wants: str, head: str, answers: bool
+) -> None:
+    assert (carries(sentence, wants, head=head) >= 0.7) is answers
