@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 
 _MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -374,12 +374,14 @@ SHARE_WORDS = {"proportion", "percentage", "share", "rate"}
 _COUNTS_SOMETHING = re.compile(rf"(?:\b\d[\d,]*\+?|\b(?:{NUMBER_WORDS}))\s+(?:[a-z-]+\s+){{0,2}}[a-z]+s\b")
 
 
-_BODY_CLASSES = {"council", "borough", "authority", "area", "district", "county"}
+@cache
+def _body_class_stems() -> frozenset[str]:
+    return frozenset(_stem(w) for w in ("council", "borough", "authority", "area", "district", "county"))
 
 
 def _councils(text: str, head: str) -> list[str]:
     """For "which councils ...": a capitalised name ("Kensington & Chelsea") is a council's even without the word."""
-    if not head or _stem(head.split()[-1]) not in {_stem(w) for w in _BODY_CLASSES}:
+    if not head or _stem(head.split()[-1]) not in _body_class_stems():
         return []
     runs = [m.group(0) for m in _CAPITALISED.finditer(text) if m.start() > 0]
     return [name for run in runs for name in run.split(" and ") if not is_person(name)]
