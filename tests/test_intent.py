@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from askpanel.facts import carries, holds
+from askpanel.facts import carries, has_change, holds
 from askpanel.intent import missing_sentence, read_intent
 
 
@@ -125,3 +125,33 @@ def test_a_sentence_carries_the_fact_asked_only_when_it_counts_or_names_what_was
     sentence: str, wants: str, head: str, answers: bool
 ) -> None:
     assert (carries(sentence, wants, head=head) >= 0.7) is answers
+
+
+@pytest.mark.parametrize(
+    ("question", "change"),
+    [
+        ("By how much did the ambulance service say calls from its frequent callers fell?", True),
+        ("How much did crime fall in Margate?", True),
+        ("How many bids did the award receive?", False),
+        ("How much did the partners pool?", False),
+        ("When did detentions fall?", False),  # a date, not a figure
+    ],
+)
+def test_a_question_about_how_far_a_figure_moved_asks_for_a_change(question: str, change: bool) -> None:
+    assert read_intent(question).change is change
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "states"),
+    [
+        ("NWAS reported that calls from those 83 people fell from 667 to 242 (64%).", "calls fell", True),
+        ("Detentions dropped from 450 a year to 158.", "detentions fell", True),
+        ("The survey covered 12 of the 13 ambulance services.", "calls fell", False),  # a count, no change
+        ("Ambulance call-outs were rising by roughly 6% a year.", "calls fell", False),  # the other way
+        ("Ambulance call-outs were rising by roughly 6% a year.", "call-outs rose", True),
+    ],
+)
+def test_a_change_is_stated_only_by_a_move_the_way_the_question_asks(
+    sentence: str, question: str, states: bool
+) -> None:
+    assert has_change(sentence, question) is states

@@ -46,6 +46,7 @@ ANSWER_POOL = 0.5  # a sentence this close to the best can show that the detail 
 CAVEAT_POOL = 0.8  # a note on what the sources lack this close to the best says the detail is not covered
 CAVEAT_OVER_ANSWER = 1.1  # a note on a gap outweighs a sentence that answers only when clearly more relevant
 CAVEAT_DETAIL = 0.4  # ... when it shares this much of what the question asks (beyond the names it is about)
+ANTECEDENT_OVERLAP = 0.05  # the sentence a lead leans on shares at least this share of the question's words
 LEAD_GAIN = 0.2  # a second lead sentence must cover this share of the question the first leaves out
 POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
 LOOKUP_POINTS = 5  # a look-up: the lead and up to this many supporting points
@@ -362,6 +363,12 @@ class Reader:
         named = set(keyword_terms(" ".join(query.focus)))
         self.detail_terms = set(keyword_terms(IDEA_CUES.sub(" ", query.question))) - named  # what is asked about it
 
+    def overlap(self, text: str) -> float:
+        """The weighted share of the question's words a text holds."""
+        wanted = question_terms(self.query)
+        total = sum(self.snap.weight(t) for t in wanted) or 1.0
+        return sum(self.snap.weight(t) for t in wanted & set(keyword_terms(text))) / total
+
     def fit(self, sentence: Sentence) -> Fit:
         found = self._fits.get(id(sentence))
         if found is None:
@@ -376,6 +383,8 @@ class Reader:
             kind = facts.carries(
                 dashless(text), self.intent.wants, self.snap.places(), self.head_word, self.asked, self.query.focus
             )
+            if self.intent.change and not facts.has_change(text, self.intent.clause):  # "By how much did calls fall?"
+                kind = min(kind, 0.6)
             if self.pays:  # "Who paid for it?": the answer is whoever the money came from
                 kind = 1.0 if facts.bodies(text) and (facts.has_money(text) or _FUNDING.search(text)) else kind * 0.6
         return Fit(
@@ -679,13 +688,15 @@ def _compare(
 
 def choose_lead(ranked: list[Sentence], reader: Reader) -> Sentence:
     """Among sentences close to the best, the one that best carries what was asked, about what was asked
-    (a sentence that leans on the one before it is judged as if it stood alone: with_context adds that one)."""
+    (a sentence that leans on the one before it is judged as if it stood alone when that one can be shown with it
+    and is itself on the question's topic: with_context adds it)."""
     floor = ranked[0].score * LEAD_POOL
     pool = [s for s in ranked if s.score >= floor]
 
     def value(s: Sentence) -> float:
-        repairable = not reader.fit(s).alone and not s.editorial and not is_caveat(s) and s.index > 0
-        return reader.lead_value(s) / (1 - W_ALONE) * 0.95 if repairable else reader.lead_value(s)
+        if _antecedent(s, reader) is not None:
+            return reader.lead_value(s) / (1 - W_ALONE) * 0.95
+        return reader.lead_value(s)
 
     return max(pool, key=value)
 
@@ -693,19 +704,36 @@ def choose_lead(ranked: list[Sentence], reader: Reader) -> Sentence:
 def with_context(first: Sentence, ranked: list[Sentence], reader: Reader) -> list[Sentence]:
     """The lead, preceded by the sentence it leans on ("That evidence said ...") when that one stands alone
     and a self-standing sentence would not answer as well."""
-    fit = reader.fit(first)
-    if fit.alone or first.editorial or is_caveat(first) or first.index == 0:
-        return [first]
-    units = answer_units(first.passage.text)
-    if first.index >= len(units):
-        return [first]
-    shown, verbatim = units[first.index - 1]
-    before = Sentence(shown, first.hit_rank, first.passage, first.index - 1, verbatim=verbatim)
-    if not _stands_alone(before) or before.editorial or len(shown.split()) < 6:
+    before = _antecedent(first, reader)
+    if before is None:
         return [first]
     alone = [s for s in ranked if s.score >= ranked[0].score * LEAD_POOL and reader.fit(s).alone]
     best_alone = max((reader.lead_value(s) for s in alone), default=0.0)
     return [before, first] if reader.lead_value(first) / (1 - W_ALONE) * 0.95 > best_alone else [first]
+
+
+def _antecedent(sentence: Sentence, reader: Reader) -> Sentence | None:
+    """The sentence before one that leans on it, when that one stands alone and shares the question's words:
+    an unrelated sentence before it would explain nothing."""
+    if reader.fit(sentence).alone or sentence.editorial or is_caveat(sentence) or sentence.index == 0:
+        return None
+    units = answer_units(sentence.passage.text)
+    if sentence.index >= len(units):
+        return None
+    shown, verbatim = units[sentence.index - 1]
+    before = Sentence(shown, sentence.hit_rank, sentence.passage, sentence.index - 1, verbatim=verbatim)
+    if not _stands_alone(before) or before.editorial or len(shown.split()) < 6:
+        return None
+    noun = _LEANING_NOUN.match(sentence.text)
+    if noun:  # "That evidence said ..." leans on a sentence about evidence
+        return before if set(keyword_terms(noun.group(1))) & set(keyword_terms(shown)) else None
+    return before if reader.overlap(shown) >= ANTECEDENT_OVERLAP else None
+
+
+# "That evidence ...", "The same Melton Times report ...": words of which the sentence before must name one
+_LEANING_NOUN = re.compile(
+    r"^(?:[Tt]his|[Tt]hat|[Tt]hese|[Tt]hose|[Tt]he|[Ss]uch) (?:same |other )?((?:[\w’'-]+ ){0,2}[\w-]+)"
+)
 
 
 def lead_sentences(first: Sentence, ranked: list[Sentence], reader: Reader, snap: Snapshot) -> list[Sentence]:

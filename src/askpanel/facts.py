@@ -302,6 +302,31 @@ def _in_date(text: str, at: int) -> bool:
     return bool(re.match(rf"\d{{1,2}}(?:st|nd|rd|th)? (?:{_MONTHS})\b", text[at:]))
 
 
+# A change in a figure: "fell from 667 to 242 (64%)", "cut by a third", "a 14% rise"
+FALLS = (
+    r"fell|fall|falls|falling|dropped|drop|drops|cut|cuts|reduced|reduce|reduces|reductions?|declined|declines?"
+    r"|halved|shrank|shrink|went down"
+)
+RISES = r"rose|rise|rises|rising|increased|increases?|grew|grow|grows|growth|doubled|went up"
+CHANGE_VERBS = f"{FALLS}|{RISES}"
+_FALL = re.compile(rf"\b(?:{FALLS})\b", re.I)
+_RISE = re.compile(rf"\b(?:{RISES})\b", re.I)
+_SHIFT = re.compile(
+    r"\d\s?%|per ?cent|\bfrom (?:£|about |around )?\d[\d,.]*\w* (?:a year |per year )?to (?:£|about |around )?\d", re.I
+)
+
+
+def has_change(text: str, question: str = "") -> bool:
+    """Whether a sentence states how a figure changed (a rise or fall, a share, or "from N to M") and, when the
+    question says which way ("fell"), not only a move the other way."""
+    falls, rises = bool(_FALL.search(text)), bool(_RISE.search(text))
+    if _FALL.search(question) and rises and not falls:
+        return False
+    if _RISE.search(question) and falls and not rises:
+        return False
+    return falls or rises or bool(_SHIFT.search(text))
+
+
 def has_money(text: str) -> bool:
     return bool(_MONEY.search(text))
 

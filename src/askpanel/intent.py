@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from . import facts
+
 # The kinds of answer a question can want. "lookup" kinds want one fact; the others want an account.
 LOOKUPS = ("who", "when", "where", "how_many", "how_much", "which", "why", "yes_no")
 STRICT = ("who", "when", "where", "how_many", "how_much", "which")  # a lead must carry this kind of fact
@@ -358,6 +360,14 @@ class Intent:
     @property
     def strict(self) -> bool:
         return self.wants in STRICT and not self.ideas
+
+    @property
+    def change(self) -> bool:
+        """ "By how much did calls fall?": the figure asked for is a change, so a sentence must say how it moved."""
+        return self.wants in ("how_many", "how_much") and bool(_CHANGE_VERB.search(self.clause or self.core))
+
+
+_CHANGE_VERB = re.compile(rf"\b(?:{facts.CHANGE_VERBS})\b", re.I)
 
 
 def read_intent(question: str) -> Intent:
