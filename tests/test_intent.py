@@ -119,6 +119,9 @@ def test_a_sum_asked_for_in_one_form_is_found_in_another(text: str, figure: str,
         ("The pilot ran for six months.", "how_many", "", True),  # "how long": the duration is the answer
         # two councils named without the word "Council"
         ("The post was shared between Kensington & Chelsea and Hammersmith & Fulham.", "which", "councils", True),
+        # "who checked it?" is answered by a body as well as by a person
+        ("The University of East Anglia evaluated the pilot independently.", "who", "", True),
+        ("The pilot was evaluated independently.", "who", "", False),
     ],
 )
 def test_a_sentence_carries_the_fact_asked_only_when_it_counts_or_names_what_was_asked(

@@ -463,7 +463,7 @@ def carries(
     if wants == "who":
         if _new(people(text), named):
             return 1.0
-        return 0.5 if _new(bodies(text), named) else 0.0
+        return 0.8 if _new(bodies(text), named) else 0.0
     if wants == "when":
         if not has_date(text, asked):
             return 0.0
