@@ -54,6 +54,10 @@ from askpanel.intent import missing_sentence, read_intent
             " legal teams.",
         ),
         ("Which four areas were chosen as pilots?", "The sources do not say which four areas were chosen as pilots."),
+        (  # "shared" describes the office; the verb is "meant"
+            "How many staff was Melton's new shared office in Parkside meant to hold?",
+            "The sources do not say how many staff Melton's new shared office in Parkside was meant to hold.",
+        ),
         ("What was the award given for?", "The sources do not say what the award was given for."),
         (  # "and the county" belongs to the subject
             "Were Melton and the county hoping to share data?",
@@ -92,6 +96,21 @@ def test_a_partial_answer_opens_with_the_question_turned_into_a_clause(question:
 )
 def test_the_kind_of_answer_comes_from_the_form_of_the_question(question: str, wants: str) -> None:
     assert read_intent(question).wants == wants
+
+
+@pytest.mark.parametrize(
+    ("question", "head", "names"),
+    [
+        ("How many of the borough's own staff moved into Parkside?", "staff", ["Parkside"]),  # counted past "of the"
+        ("How many of them moved in?", "", []),  # a pronoun names nothing to count
+        ("Roughly how many people did Blackpool's pilot help?", "people", ["Blackpool"]),  # "Roughly" is no name
+    ],
+)
+def test_the_thing_counted_and_the_names_asked_about_come_from_the_question(
+    question: str, head: str, names: list[str]
+) -> None:
+    intent = read_intent(question)
+    assert (intent.head, intent.names) == (head, names)
 
 
 @pytest.mark.parametrize(

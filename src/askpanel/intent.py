@@ -424,7 +424,7 @@ def _kind(lower: list[str]) -> tuple[str, str, int]:
         return "why", "", 1
     if first == "how":
         if second in ("many", "much"):
-            head, end = _head(lower, 2)
+            head, end = _head(lower, _partitive_noun(lower, 2))
             if second == "much" and not head:
                 return "how_much", "", end
             kind = "how_much" if head in _MONEY_HEADS or "money" in head or second == "much" else "how_many"
@@ -471,6 +471,17 @@ def _kind(lower: list[str]) -> tuple[str, str, int]:
     return "what", "", 0
 
 
+def _partitive_noun(lower: list[str], start: int) -> int:
+    """Where the noun counted starts in "how many of the borough's own staff": after "of", determiners,
+    possessives and "own" (none when only a pronoun follows: "how many of them")."""
+    if start >= len(lower) or lower[start] != "of":
+        return start
+    at = start + 1
+    while at < len(lower) and (lower[at] in _DETERMINERS or lower[at].endswith(("'s", "’s")) or lower[at] == "own"):
+        at += 1
+    return start if at < len(lower) and lower[at] in ("them", "us", "these", "those") else at
+
+
 def _head_kind(lower: list[str], start: int, default: str) -> tuple[str, str]:
     """The kind a noun phrase asks for when it follows "What were ...": the deadlines, the cost, the partners."""
     at = start + (lower[start] in _DETERMINERS if start < len(lower) else 0)
@@ -512,13 +523,7 @@ _SECOND_PART = re.compile(r",?\s+and\s+(?:on |in |at |by )?(when|where|who|why|h
 
 def _second_parts(body: str) -> list[str]:
     """Kinds asked in later clauses: "..., and on what date?" or "... and how much did it cost?"."""
-    kinds = []
-    for match in re.finditer(
-        r",?\s+and\s+(?:on |in |at |by )?(when|where|who|why|how many|how much|what \w+)", body, re.I
-    ):
-        kind, _, _ = _kind(match.group(1).lower().split())
-        kinds.append(kind)
-    return kinds
+    return [_kind(match.group(1).lower().split())[0] for match in _SECOND_PART.finditer(body)]
 
 
 def names_in(text: str) -> list[str]:
@@ -526,6 +531,9 @@ def names_in(text: str) -> list[str]:
     found: list[str] = []
     for match in _NAME.finditer(text):
         tokens = match.group(0).split()
+        opens = not text[: match.start()].strip() or text[: match.start()].rstrip().endswith((".", "?", "!"))
+        if opens and tokens and re.fullmatch(r"[A-Z][a-z]+ly", tokens[0]):  # "Roughly how many ..."
+            tokens = tokens[1:]
         while tokens and (tokens[0] in _NOT_NAMES or tokens[0].lower() in ("of", "and", "for", "the", "&")):
             tokens = tokens[1:]
         while tokens and tokens[-1].lower() in ("of", "and", "for", "the", "&", "on", "in", "de"):
@@ -632,10 +640,20 @@ def _be_split(tail: list[str], lower: list[str], cut: int, question_form: bool) 
         if not question_form and word in ("a", "an", "the") and j >= cut and lower[j - 1] not in ("and", "or"):
             return j
         if word.endswith("ing") or _participle(word):
+            if _modifies_noun(lower, j):
+                continue
             return j
     if question_form:
         return len(lower)
     return cut if cut < len(lower) and tail[0][:1].isupper() else None
+
+
+def _modifies_noun(lower: list[str], j: int) -> bool:
+    """ "was Melton's new shared office ... meant to hold": a participle before a plain noun, with a verb still to
+    come, describes the noun rather than being the verb."""
+    following = lower[j + 1] if j + 1 < len(lower) else ""
+    plain = following.isalpha() and following not in {*_PREPOSITIONS, *_DETERMINERS, *_ADVERBS, *_CONJUNCTIONS, "to"}
+    return plain and not _participle(following) and any(_participle(w) for w in lower[j + 2 :])
 
 
 def _subject_end(tail: list[str], lower: list[str], aux: str = "did") -> int | None:
