@@ -45,6 +45,12 @@ def assert_citations_resolve(answer: Answer) -> None:
         ("What proportion of working-age people in Birkenhead were out of work in 2013?", "23.6%", None),
         # a change is asked for: not the survey's "12 of the 13", nor a rise that leans on an unrelated sentence
         ("By how much did NWAS say calls from its frequent callers fell?", "NWAS reported that calls .*64%", None),
+        # the place asked about, not the county next door: "Lincolnshire's fire authority" won an award too
+        (
+            "What did North and North East Lincolnshire win from the Transformation Challenge Award?",
+            "£1.9m",
+            "case-northern-lincolnshire-shared-back-office.md",
+        ),
     ],
 )
 def test_factual_questions_lead_with_the_fact_and_cite_it(assistant: Assistant, question: str, fact: str, doc) -> None:

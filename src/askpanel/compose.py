@@ -349,6 +349,7 @@ class Reader:
         self.intent = query.intent
         self.snap = snap
         self.names = [_name_terms(n, snap) for n in query.focus]
+        self.name_places = [_place_named(n, snap) for n in query.focus]
         head = [t for t in keyword_terms(self.intent.head) if t not in _GENERIC_HEAD_TERMS]
         self.head_terms = set(head[-1:])  # the head noun itself: "vendor" in "software vendor"
         words = self.intent.head.split()
@@ -401,8 +402,12 @@ class Reader:
             return 1.0
         meta = set(keyword_terms(f"{passage.title} {passage.place} {passage.section}"))
         scores = []
-        for stems, acronyms in self.names:
-            if _covers(stems, terms, self.snap) or any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms):
+        for (stems, acronyms), place in zip(self.names, self.name_places, strict=True):
+            if place and passage.place and passage.place != place:
+                # "North and North East Lincolnshire" asked, a Lincolnshire case study read: "Lincolnshire's
+                # fire authority" is another place, so only the name in full counts
+                scores.append(1.0 if stems <= terms else 0.0)
+            elif _covers(stems, terms, self.snap) or any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms):
                 scores.append(1.0)
             elif _covers(stems, set(keyword_terms(passage.text)), self.snap) or any(
                 a in passage.text for a in acronyms
@@ -412,7 +417,12 @@ class Reader:
                 scores.append(0.6)  # the document it comes from names it
             else:
                 scores.append(0.0)
-        return max(scores)
+        # a place asked about is the subject: outside its own case study, the fund or programme named beside it
+        # ("the Transformation Challenge Award") may be another place's
+        elsewhere = [
+            score for score, place in zip(scores, self.name_places, strict=True) if place and place != passage.place
+        ]
+        return max(elsewhere or scores)
 
     def _document_terms(self, doc_id: str) -> set[str]:
         found = self._doc_terms.get(doc_id)
@@ -530,6 +540,12 @@ def _name_terms(name: str, snap: Snapshot) -> tuple[set[str], list[str]]:
     # the question spelt out a name the corpus shortens: "CoE" for the Centre of Excellence
     acronyms += [a for a, full in known.items() if a != name and (full.startswith(name) or name.startswith(full))]
     return set(keyword_terms(name)), acronyms
+
+
+def _place_named(name: str, snap: Snapshot) -> str:
+    """The case-study place a focus name spells, in any word order ("North and North East Lincolnshire"), or ""."""
+    stems = set(keyword_terms(name))
+    return next((p for p in snap.places() if set(keyword_terms(p)) == stems), "")
 
 
 def _covers(stems: set[str], terms: set[str], snap: Snapshot | None = None) -> bool:
