@@ -213,6 +213,12 @@ _NOT_NAME_START = frozenset(
         "Ten",
         "Such",
         "Other",
+        # compass words start places, not people: "South Holland", "East Lindsey", "Cheshire West"
+        "North",
+        "South",
+        "East",
+        "West",
+        "Greater",
         "Another",
         "Several",
         "It",
@@ -275,7 +281,8 @@ def has_date(text: str, known: Iterable[str] = ()) -> bool:
 
 
 _REPORTED_ON = re.compile(
-    r"\b(?:reported|wrote|said|says|published|blogged|dated|posted|written|article|blog|item|report|minutes?)"
+    r"\b(?:reported|wrote|said|says|published|blogged|dated|posted|written|article|blog|item|report|minutes?"
+    r"|post|release|statement|notice|piece|letter|interview|slides|deck)"
     r"(?: \w+){0,2} (?:on|in|of|dated) (?:the )?(?:\d{1,2} )?(?:[A-Z][a-z]+ )?(?:19|20)\d\d",
 )
 
@@ -338,6 +345,9 @@ def people(text: str) -> list[str]:
         words = match.group(0).split()
         if words[0] in _NOT_NAME_START:
             words = words[1:]
+        # "Blackpool's High Intensity User service": what follows an owner is a thing of theirs, not a name
+        if any(w.endswith(("'s", "’s")) for w in words[:-1]) or text[: match.start()].endswith(("'s ", "’s ")):
+            continue
         if len(words) < 2 or len(words) > 4:
             continue
         if any(w.lower().strip("'’s") in _BODY_WORDS for w in words) or any(w in _NOT_NAME_START for w in words):
@@ -384,10 +394,17 @@ def _stem(word: str) -> str:
     return str(Stemmer.Stemmer("english").stemWord(word.lower()))
 
 
-def _new(found: list[str], named: list[str]) -> list[str]:
-    """Names not already in the question: a name shares no word with any the question gives."""
+def _new(found: list[str], named: list[str], question: str = "") -> list[str]:
+    """Names not already in the question: a name shares no word with any the question gives, and most of its
+    words are not the question's own ("the Tri-borough Care Proceedings Pilot" asked about in lower case)."""
     asked = {w for n in named for w in n.split()}
-    return [f for f in found if not set(f.lower().split()) & asked]
+    said = set(re.findall(r"[\w-]{4,}", question.lower()))
+
+    def echoes(name: str) -> bool:
+        words = [w.removesuffix("'s").removesuffix("’s") for w in re.findall(r"[\w'’-]{4,}", name.lower())]
+        return bool(words) and sum(w in said for w in words) * 3 >= len(words) * 2
+
+    return [f for f in found if not set(f.lower().split()) & asked and not echoes(f)]
 
 
 def _places_in(text: str, places: Iterable[str]) -> list[str]:
@@ -442,6 +459,13 @@ def holds(text: str, figure: str) -> bool:
     return any(form in text for form in figure_forms(figure))
 
 
+# a source named after what it reports: ", according to the Guardian." or ", the BBC reported."
+_ATTRIBUTION = re.compile(
+    r",? (?:according to|reported by|as reported by) [^,;:]+(?=[,;:.]|$)"
+    r"|, (?:[\w’'&-]+ ){1,5}(?:reported|said|wrote)\.?$"
+)
+
+
 def carries(
     text: str,
     wants: str,
@@ -449,21 +473,25 @@ def carries(
     head: str = "",
     asked: Iterable[str] = (),
     named: Iterable[str] = (),
+    question: str = "",
 ) -> float:
     """How well a sentence carries the kind of fact a question wants: 1 when it does, 0 when it cannot.
     `head` is the word counted in a how-many question ("agencies"): a number next to it carries the answer.
     `asked` holds the years and figures the question itself names, and `named` its names: repeating them answers
-    nothing ("Which four areas were Whole Place pilots?" is not answered by "the four Whole Place pilots")."""
+    nothing ("Which four areas were Whole Place pilots?" is not answered by "the four Whole Place pilots"), nor
+    does a name made of the `question`'s own words."""
     asked = tuple(asked)
     if asked and wants in ("when", "how_many", "how_much"):
         for known in asked:
             for form in figure_forms(known):
                 text = text.replace(form, " ")
     named = [n.lower() for n in named]
+    if wants in ("who", "which"):  # "..., according to the Guardian": the source is not who or what was asked
+        text = _ATTRIBUTION.sub(" ", text)
     if wants == "who":
-        if _new(people(text), named):
+        if _new(people(text), named, question):
             return 1.0
-        return 0.8 if _new(bodies(text), named) else 0.0
+        return 0.8 if _new(bodies(text), named, question) else 0.0
     if wants == "when":
         if not has_date(text, asked):
             return 0.0
@@ -491,7 +519,8 @@ def carries(
     if wants == "why":
         return 1.0 if has_cause(text) else 0.3
     if wants == "which":
-        found = set(_new(bodies(text) + people(text) + _places_in(text, places) + _councils(text, head), named))
+        names = bodies(text) + people(text) + _places_in(text, places) + _councils(text, head)
+        found = set(_new(names, named, question))
         wanted = 2 if head.endswith("s") else 1  # "which areas" wants a list, "which minister" one name
         if head and len(head) > 3 and not head.endswith("s") and found:
             # "Which department ...": a name of that kind ("Department for ...") answers; another name may not

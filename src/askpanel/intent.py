@@ -378,6 +378,10 @@ def read_intent(question: str) -> Intent:
     words = body.split()
     lower = [w.lower().strip(",;:") for w in words]
     wants, head, rest_at = _kind(lower)
+    inner = _inner_question(lower) if wants == "what" else 0
+    if inner:  # "what the police said in 2021 about how many people ...": the count is what is asked
+        words, lower = words[inner:], lower[inner:]
+        wants, head, rest_at = _kind(lower)
     if lower[:1] in (["about"], ["describe"], ["explain"], ["summarise"], ["summarize"], ["outline"]):
         words = lower = []  # "tell me about X" asks for an account: nothing to turn into "the sources do not say"
     if wants == "what" and len(lower) > 2 and lower[1] in _BE:  # "What were the bidding deadlines ...?"
@@ -399,6 +403,17 @@ def read_intent(question: str) -> Intent:
         also=also,
         core=body,
     )
+
+
+def _inner_question(lower: list[str]) -> int:
+    """Where a question asked about a statement starts ("... said about how many people ..."), or 0."""
+    for i, word in enumerate(lower[:-1]):
+        if word == "about" and (
+            lower[i + 1] in ("when", "where", "who", "why")
+            or (lower[i + 1] == "how" and lower[i + 2 : i + 3] in (["many"], ["much"], ["long"], ["often"]))
+        ):
+            return i + 1
+    return 0
 
 
 def _asked_part(question: str) -> str:
@@ -518,7 +533,9 @@ def _looks_like_verb(lower: list[str], i: int) -> bool:
     ) or word in IRREGULAR_PAST.values()
 
 
-_SECOND_PART = re.compile(r",?\s+and\s+(?:on |in |at |by )?(when|where|who|why|how many|how much|what \w+)", re.I)
+_SECOND_PART = re.compile(
+    r",?\s+and\s+(?:on |in |at |by |since |from |until )?(when|where|who|why|how many|how much|what \w+)", re.I
+)
 
 
 def _second_parts(body: str) -> list[str]:
