@@ -45,6 +45,15 @@ def assert_citations_resolve(answer: Answer) -> None:
         ("What proportion of working-age people in Birkenhead were out of work in 2013?", "23.6%", None),
         # a change is asked for: not the survey's "12 of the 13", nor a rise that leans on an unrelated sentence
         ("By how much did NWAS say calls from its frequent callers fell?", "NWAS reported that calls .*64%", None),
+        ("Who chaired the Service Transformation Challenge Panel?", "Sir Derek Myers and Pat Ritchie", None),
+        # the pilot asked about is not who evaluated it
+        ("Who evaluated the tri-borough care proceedings pilot?", "University of East Anglia", None),
+        # two parts: one sentence with the date and the person beats one with the date alone
+        (
+            "When was the Public Service Transformation Network announced, and who was to run it?",
+            "21 March 2013.*Robert Pollock",
+            None,
+        ),
         # the place asked about, not the county next door: "Lincolnshire's fire authority" won an award too
         (
             "What did North and North East Lincolnshire win from the Transformation Challenge Award?",

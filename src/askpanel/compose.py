@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ PLACE_SHORTLIST = 6  # in a comparison, sentences of each place embedded even wh
 # MiniLM rates a sentence on the question's topic as highly as one holding its answer (golden set: lead hit
 # 0.48 -> 0.55, near misses 0.44 -> 0.49 against 0.6 / 0.25 / 0.15)
 W_COS, W_OVERLAP, W_RANK = 0.4, 0.45, 0.15
+W_DETAIL = 0.5  # share of a sentence's meaning judged against the question without its names (what is asked)
 PLACE_BONUS = 0.05  # sentences about a place the question names (or carries over) rank a little higher
 UNKNOWN_PENALTY = 0.3  # share of the question's words absent from the corpus vocabulary
 NAME_PENALTY = 0.25  # a capitalised name or acronym the corpus never mentions ("Kerslake", "GDPR")
@@ -206,19 +207,28 @@ def score_sentences(
     sentences = _shortlist(sentences, query)
     if not sentences:
         return []
-    vectors = _VECTORS.get(assistant, [s.text for s in sentences])
+    asked = _asked_detail(query)
+    detail, *vectors = _VECTORS.get(assistant, [asked or query.text] + [s.text for s in sentences])
     figures = bool(_FIGURE_QUESTION.search(query.question))
     for sentence, sentence_vector in zip(sentences, vectors, strict=True):
         sentence.vector = sentence_vector
         sentence.cosine = float(sentence_vector @ vector)
-        sentence.score = (
-            W_COS * sentence.cosine + W_OVERLAP * sentence.overlap + W_RANK * _rank_score(sentence.hit_rank)
-        )
+        meaning = (1 - W_DETAIL) * sentence.cosine + W_DETAIL * float(sentence_vector @ detail)
+        sentence.score = W_COS * meaning + W_OVERLAP * sentence.overlap + W_RANK * _rank_score(sentence.hit_rank)
         if figures and _DIGIT.search(sentence.text):
             sentence.score += 0.05
         if query.places and sentence.passage.place in query.places:
             sentence.score += PLACE_BONUS
     return sorted(sentences, key=lambda s: -s.score)
+
+
+def _asked_detail(query: Query) -> str:
+    """The question without the names it is about: "What were the bidding deadlines for the ?" is what tells
+    the answer from every other sentence about the award."""
+    text = query.intent.core
+    for name in query.focus:
+        text = text.replace(name, " ")
+    return text if keyword_terms(text) else ""
 
 
 def _aliases(names: list[str], snap: Snapshot) -> list[tuple[re.Pattern[str], set[str]]]:
@@ -361,6 +371,9 @@ class Reader:
         self._doc_terms: dict[str, set[str]] = {}
         self.asked = self.intent.constraints
         self.pays = self.intent.wants == "who" and bool(_money_verb(self.intent))
+        self.posts = (
+            {_post(m.group(0)) for m in _ROLE.finditer(self.intent.clause)} if self.intent.wants == "who" else set()
+        )
         named = set(keyword_terms(" ".join(query.focus)))
         self.detail_terms = set(keyword_terms(IDEA_CUES.sub(" ", query.question))) - named  # what is asked about it
 
@@ -382,10 +395,18 @@ class Reader:
         kind = 1.0
         if self.intent.lookup:
             kind = facts.carries(
-                dashless(text), self.intent.wants, self.snap.places(), self.head_word, self.asked, self.query.focus
+                dashless(text),
+                self.intent.wants,
+                self.snap.places(),
+                self.head_word,
+                self.asked,
+                self.query.focus,
+                self.query.question,
             )
             if self.intent.change and not facts.has_change(text, self.intent.clause):  # "By how much did calls fall?"
                 kind = min(kind, 0.6)
+            if self.posts and not _holder_named(text, self.posts):  # "Who ran both councils as chief executive?"
+                kind = min(kind, 0.8 if facts.people(text) else 0.5)
             if self.pays:  # "Who paid for it?": the answer is whoever the money came from
                 kind = 1.0 if facts.bodies(text) and (facts.has_money(text) or _FUNDING.search(text)) else kind * 0.6
         return Fit(
@@ -513,6 +534,38 @@ _GENERIC_HEAD_TERMS = set(
     )
 ) | set(keyword_terms(" ".join(facts.SHARE_WORDS)))
 # Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them
+# a post asked about ("as a shared chief executive", "who chaired"): whoever held it is a person, not a body
+_ROLE = re.compile(
+    r"\b(?:chief executives?|directors?|chair(?:s|ed|man|woman)?|co-chairs?|leaders?|ministers?|secretar(?:y|ies)"
+    r"|managers?|head(?:ed)?|mayors?|commissioners?|councillors?|officers?|lead|led)\b"
+    r"(?! (?:council|authority|body|agency))",
+    re.I,
+)
+
+
+def _post(word: str) -> str:
+    """A post as one form: "Chief Executives", "chaired" and "co-chair" become "chief executive" and "chair"."""
+    word = re.sub(r"ies$", "y", word.lower())
+    return "lead" if word == "led" else re.sub(r"^co-|(?:s|ed|man|woman)$", "", word)
+
+
+def _holder_named(text: str, asked: set[str]) -> bool:
+    """Whether a person is named beside the post asked about ("South Holland's chief executive, Terry Huggins"),
+    not merely somewhere in a sentence that mentions it ("Lord Porter said that chief executives ...")."""
+    posts = [m.span() for m in _ROLE.finditer(text) if _post(m.group(0)) in asked]
+    for name in facts.people(text):
+        start = text.find(name)
+        end = start + len(name)
+        between = [text[b:start] if b <= start else text[end:a] for a, b in posts]
+        if any(len(gap) <= 30 and not _REPORTED.search(gap) for gap in between):
+            return True
+    return False
+
+
+# a post and a name with these between are not its holder: "Lord Porter also said that chief executives ..."
+_REPORTED = re.compile(r"\b(?:said|says|wrote|writes|told|argued|warned|that|whose|which|who)\b|[;:]")
+
+
 _FUNDING = re.compile(r"(?<!-)\b(?:fund(?:s|ed|ing)?|grants?|paid|pays?|financ(?:e|ed|es|ing)|money|budget)\b", re.I)
 _LIGHT_MONEY_VERBS = set(keyword_terms("get got receive received win won gain have has had give gave worth"))
 
@@ -758,14 +811,24 @@ def lead_sentences(first: Sentence, ranked: list[Sentence], reader: Reader, snap
     wanted = question_terms(reader.query)
     missing = wanted - set(keyword_terms(first.text))
     total = sum(snap.weight(t) for t in wanted) or 1.0
-    second = next((k for k in reader.intent.also if facts.carries(first.text, k) < 0.7), "")
+    named = reader.query.focus  # the network asked about is not who was put in charge of it
+
+    def carried(s: Sentence, kind: str) -> float:
+        return facts.carries(s.text, kind, named=named)
+
+    # a second part the first sentence answers only in part ("the Chancellor's Budget" for who ran the network)
+    partly = next((k for k in reader.intent.also if carried(first, k) < 1.0), "")
+    whole = _answers_both(first, ranked, reader, partly, carried)
+    if whole is not None:
+        return [whole]
+    second = partly if partly and carried(first, partly) < 0.7 else ""
 
     def gain(s: Sentence) -> float:
         return sum(snap.weight(t) for t in missing & set(keyword_terms(s.text))) / total
 
     def helps(s: Sentence) -> bool:
         if second:
-            return facts.carries(s.text, second) >= 0.7
+            return carried(s, second) >= 0.7
         # a single-part question: a second sentence only when it adds much of what was asked and the first
         # does not name what the question is about
         return gain(s) >= LEAD_GAIN and reader.fit(first).focus < 1.0 and reader.fit(s).focus == 1.0
@@ -785,6 +848,32 @@ def lead_sentences(first: Sentence, ranked: list[Sentence], reader: Reader, snap
     if best is None and _announces(first):
         best = _next_sentence(first, ranked)
     return [first, best] if best is not None else [first]
+
+
+def _figures(sentence: Sentence) -> set[str]:
+    return set(re.findall(r"\d[\d,.]*\d|\d", sentence.text))
+
+
+def _answers_both(
+    first: Sentence, ranked: list[Sentence], reader: Reader, second: str, carried: Callable[[Sentence, str], float]
+) -> Sentence | None:
+    """A sentence close to the lead that answers both parts of a two-part question ("announced on 21 March 2013
+    and would be headed by Robert Pollock"): with the lead's figures and dates, and the rest, in one sentence."""
+    if not second:
+        return None
+    both = [
+        s
+        for s in ranked[:12]
+        if s is not first
+        and s.score >= 0.6 * first.score
+        and _figures(first) <= _figures(s)
+        and reader.fit(s).alone
+        and reader.fit(s).constraint >= reader.fit(first).constraint
+        and reader.fit(s).focus >= reader.fit(first).focus
+        and reader.fit(s).kind >= max(0.8, reader.fit(first).kind)
+        and carried(s, second) >= max(0.9, carried(first, second) + 0.1)
+    ]
+    return max(both, key=lambda s: s.score, default=None)
 
 
 _ANNOUNCES = re.compile(
