@@ -79,6 +79,12 @@ def test_factual_questions_lead_with_the_fact_and_cite_it(assistant: Assistant, 
         ("How much a year did the shared police and fire station at Thrapston save?", "Thrapston"),
         ("Which software vendor did Oldham use to match family records?", "Oldham"),
         ("What was the yearly budget of the Centre of Excellence in 2015?", "Centre of Excellence"),
+        # a sentence naming the thing counted, without a number, does not answer "how many"
+        ("By how many calls a year did the Margate Task Force cut 999 calls?", "Margate Task Force"),
+        (
+            "What did Hampshire's Supporting Troubled Families Programme cost per family in its first phase?",
+            "Hampshire",
+        ),
     ],
 )
 def test_a_covered_subject_with_an_uncovered_detail_says_so_first(

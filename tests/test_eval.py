@@ -48,7 +48,7 @@ def test_askpanel_beats_the_llama_index_baseline_and_holds_its_gates(assistant: 
     # a ratchet below the targets: what the engine reaches today on the golden set, so no change loses it
     assert ours.lead_hit_rate >= 0.59
     assert ours.key_fact_rate >= 0.73
-    assert ours.near_miss_accuracy >= 0.5
+    assert ours.near_miss_accuracy >= 0.57
 
 
 def test_the_baseline_reads_a_corpus_under_a_hidden_folder(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from askpanel import facts
 from askpanel.facts import carries, has_change, holds
 from askpanel.intent import missing_sentence, read_intent
 
@@ -119,6 +120,8 @@ def test_a_second_part_asks_for_a_second_kind_of_answer(question: str, also: tup
         ("How many of the borough's own staff moved into Parkside?", "staff", ["Parkside"]),  # counted past "of the"
         ("How many of them moved in?", "", []),  # a pronoun names nothing to count
         ("Roughly how many people did Blackpool's pilot help?", "people", ["Blackpool"]),  # "Roughly" is no name
+        ("How many Birkenhead residents found jobs?", "birkenhead residents", ["Birkenhead"]),  # no auxiliary
+        ("How many of the 400 people the workzones placed were still in work?", "people", []),  # not "400 ..."
     ],
 )
 def test_the_thing_counted_and_the_names_asked_about_come_from_the_question(
@@ -204,3 +207,35 @@ def test_a_change_is_stated_only_by_a_move_the_way_the_question_asks(
     sentence: str, question: str, states: bool
 ) -> None:
     assert has_change(sentence, question) is states
+
+
+@pytest.mark.parametrize(
+    ("question", "per"),
+    [
+        ("How much a year did the shared station at Thrapston save?", "year"),
+        ("What did Hampshire's programme cost per family in its first phase?", "family"),
+        ("How many of the 400 people were still in a job a year later?", ""),  # "a year later" is no rate
+        ("What yearly saving could community budgets bring if every area adopted them?", ""),  # nor "every area"
+    ],
+)
+def test_a_figure_asked_per_unit_is_a_rate(question: str, per: str) -> None:
+    assert read_intent(question).per == per
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "rate"),
+    [
+        ("an average benefit of about £62,649 per family", "family", True),
+        ("councils could earn up to £4,000 for each family helped", "family", True),
+        ("troubled families had cost the government about £119 million in Hampshire in 2011", "family", False),
+        ("the station saves about £100,000 a year", "year", True),
+        ("the station cost £2 million in 2012", "year", False),
+    ],
+)
+def test_only_a_figure_per_unit_answers_a_rate(text: str, unit: str, rate: bool) -> None:
+    assert facts.gives_rate(text, unit) is rate
+
+
+def test_a_year_is_not_a_count_of_the_thing_asked() -> None:
+    assert not facts.quantity_of("allowed Adur and Worthing in 2013 to move office staff", "staff")
+    assert facts.quantity_of("an office for its 170 staff", "staff")

@@ -343,11 +343,12 @@ class Fit:
     alone: bool  # names its own subject rather than leaning on an earlier sentence
     names_head: bool = False  # the question asks for a noun and this sentence names it
 
-    def answers(self, strict: bool, head_required: bool = True) -> bool:
+    def answers(self, strict: bool, head_required: bool = True, counted: bool = False) -> bool:
         """Whether the sentence can answer the detail asked: the kind of fact (or the noun asked for), about the
         focus, for the years asked; and, where the noun asked for names a class ("which department") or the
-        sum is of something ("what was X paid"), naming it there or in its passage."""
-        kind = not strict or self.kind >= 0.7 or self.names_head
+        sum is of something ("what was X paid"), naming it there or in its passage. Where a number or date is
+        asked (`counted`), naming the thing counted ("calls") without one answers nothing."""
+        kind = not strict or self.kind >= 0.7 or (self.names_head and not counted)
         return kind and self.focus >= 0.8 and self.constraint >= 1.0 and (self.head > 0 or not head_required)
 
 
@@ -405,6 +406,8 @@ class Reader:
             )
             if self.intent.change and not facts.has_change(text, self.intent.clause):  # "By how much did calls fall?"
                 kind = min(kind, 0.6)
+            if self.intent.per and not facts.gives_rate(text, self.intent.per):  # "cost per family": not a total
+                kind = min(kind, 0.5)
             if self.posts and not _holder_named(text, self.posts):  # "Who ran both councils as chief executive?"
                 kind = min(kind, 0.8 if facts.people(text) else 0.5)
             if self.pays:  # "Who paid for it?": the answer is whoever the money came from
@@ -524,13 +527,14 @@ class Reader:
         wants = self.intent.wants
         if wants == "how_much" and not self.intent.head and self.head_terms and not fit.names_head:
             return False  # "What was X paid?": the sentence must say the sum was a payment
-        return fit.answers(strict, head_required=wants in ("which", "who"))
+        counted = wants in ("how_many", "how_much", "when")
+        return fit.answers(strict, head_required=wants in ("which", "who"), counted=counted)
 
 
 _GENERIC_HEAD_TERMS = set(
     keyword_terms(
         "idea way thing kind sort type lesson approach example part role result money cash sum amount total fund"
-        " funding grant extra figure number"
+        " funding grant extra figure number date day time month year"
     )
 ) | set(keyword_terms(" ".join(facts.SHARE_WORDS)))
 # Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them

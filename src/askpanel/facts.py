@@ -436,8 +436,28 @@ _DURATION = re.compile(rf"(?:\b\d[\d,.]*|\b(?:{NUMBER_WORDS}))[\s-]+(?:years?|mo
 def quantity_of(text: str, head: str) -> bool:
     """Whether a number counts the thing asked about (`head`): "14 agencies", "1,390 troubled families",
     "ten members"."""
-    pattern = rf"(?:\d[\d,.]*\+?|\b(?:{NUMBER_WORDS}))\s+(?:[\w'’-]+\s+){{0,4}}?{re.escape(_stem(head))}\w*"
+    # a year is no count: "in 2013 to move office staff" says nothing of how many staff
+    number = r"(?<![\d,.])(?!(?:19|20)\d\d\b)\d[\d,.]*\+?"
+    pattern = rf"(?:{number}|\b(?:{NUMBER_WORDS}))\s+(?:[\w'’-]+\s+){{0,4}}?{re.escape(_stem(head))}\w*"
     return re.search(pattern, text, re.I) is not None
+
+
+_TIME_RATE = re.compile(
+    r"\b(?:annual(?:ly)?|yearly|monthly|weekly|daily|(?:per|each|every|a|an) (?:year|annum|month|week|day))\b", re.I
+)
+
+
+def gives_rate(text: str, unit: str) -> bool:
+    """Whether a sentence states a figure per `unit` ("£4,000 for each family", "£1.20 for every £1", "a year")
+    rather than a total."""
+    if unit in _TIME_UNITS:
+        return _TIME_RATE.search(text) is not None
+    if unit == "pound":
+        return (
+            re.search(r"\b(?:per|each|every|a)\s+(?:pound|£1\b)|(?:per|each|every|for)\s+£1\b", text, re.I) is not None
+        )
+    stem = re.escape(unit.rstrip("ys"))  # "family" is "families" too
+    return re.search(rf"\b(?:per|each|every|a|an)\s+(?:[\w-]+\s+){{0,2}}?{stem}\w*|\beach\b", text, re.I) is not None
 
 
 _SUM = re.compile(r"(£\s?\d[\d,.]*?)\s?(bn|m|k|million|billion|thousand)")

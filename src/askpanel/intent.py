@@ -352,6 +352,7 @@ class Intent:
     ideas: bool = False
     also: tuple[str, ...] = ()
     core: str = ""  # the question proper, without its lead-in or opening clause ("After X lost Y, what ...")
+    per: str = ""  # the unit a rate is asked in: "year" in "How much a year ...", "family" in "cost per family"
 
     @property
     def lookup(self) -> bool:
@@ -402,7 +403,26 @@ def read_intent(question: str) -> Intent:
         ideas=ideas,
         also=also,
         core=body,
+        per=_rate_unit(body) if wants in ("how_many", "how_much") else "",
     )
+
+
+# "per family", "each year", "for every pound"; "a year" only as a rate, not in "a year later"
+_RATE = re.compile(
+    r"\b(?:per|each|every)\s+(?:single\s+)?(\w+)|\b(?:a|an)\s+(year|month|week|day)\b(?!\s+(?:later|earlier|after|before|on|ago))",
+    re.I,
+)
+_RATE_UNITS = {"year", "month", "week", "day", "family", "person", "head", "pound", "household", "client", "call"}
+
+
+def _rate_unit(body: str) -> str:
+    """The unit a sum or count is asked per ("year", "family"), or ""; "every area in England" asks no rate."""
+    for match in _RATE.finditer(body):
+        unit = (match.group(1) or match.group(2)).lower()
+        unit = unit[:-1] if unit.endswith("s") and unit[:-1] in _RATE_UNITS else unit
+        if unit in _RATE_UNITS:
+            return unit
+    return ""
 
 
 def _inner_question(lower: list[str]) -> int:
@@ -440,6 +460,8 @@ def _kind(lower: list[str]) -> tuple[str, str, int]:
     if first == "how":
         if second in ("many", "much"):
             head, end = _head(lower, _partitive_noun(lower, 2))
+            if head in ("a year", "a month", "a week", "each year"):  # "How much a year ...": a rate, no noun
+                head = ""
             if second == "much" and not head:
                 return "how_much", "", end
             kind = "how_much" if head in _MONEY_HEADS or "money" in head or second == "much" else "how_many"
@@ -492,7 +514,9 @@ def _partitive_noun(lower: list[str], start: int) -> int:
     if start >= len(lower) or lower[start] != "of":
         return start
     at = start + 1
-    while at < len(lower) and (lower[at] in _DETERMINERS or lower[at].endswith(("'s", "’s")) or lower[at] == "own"):
+    while at < len(lower) and (
+        lower[at] in _DETERMINERS or lower[at].endswith(("'s", "’s")) or lower[at] == "own" or lower[at].isdigit()
+    ):
         at += 1
     return start if at < len(lower) and lower[at] in ("them", "us", "these", "those") else at
 
@@ -519,11 +543,23 @@ def _head(lower: list[str], start: int) -> tuple[str, int]:
     keeps "under the Act" with the wh-phrase."""
     aux_at = next((i for i in range(start, min(len(lower), start + 10)) if lower[i] in _AUX), None)
     end = start
-    limit = aux_at if aux_at is not None else min(len(lower), start + 1)
-    while end < limit and lower[end] not in _PREPOSITIONS and not _looks_like_verb(lower, end):
+    limit = aux_at if aux_at is not None else min(len(lower), start + 1 + _plural_follows(lower, start))
+    while (
+        end < limit
+        and lower[end] not in _PREPOSITIONS
+        and not _looks_like_verb(lower, end)
+        and not (end > start and lower[end] in _DETERMINERS)  # "people the workzones placed": a new phrase
+    ):
         end += 1
     head = " ".join(lower[start:end]).strip(",")
     return head, aux_at if aux_at is not None else end
+
+
+def _plural_follows(lower: list[str], start: int) -> bool:
+    """Whether a plural noun follows the first word with no auxiliary to end the phrase: "how many Birkenhead
+    residents found jobs" counts residents ("how many staff work there" stays with staff)."""
+    after = lower[start + 1] if start + 1 < len(lower) else ""
+    return after.endswith("s") and not after.endswith(("ss", "us")) and not _looks_like_verb(lower, start + 1)
 
 
 def _looks_like_verb(lower: list[str], i: int) -> bool:
