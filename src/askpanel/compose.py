@@ -537,7 +537,6 @@ _GENERIC_HEAD_TERMS = set(
         " funding grant extra figure number date day time month year"
     )
 ) | set(keyword_terms(" ".join(facts.SHARE_WORDS)))
-# Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them
 # a post asked about ("as a shared chief executive", "who chaired"): whoever held it is a person, not a body
 _ROLE = re.compile(
     r"\b(?:chief executives?|directors?|chair(?:s|ed|man|woman)?|co-chairs?|leaders?|ministers?|secretar(?:y|ies)"
@@ -571,6 +570,7 @@ _REPORTED = re.compile(r"\b(?:said|says|wrote|writes|told|argued|warned|that|who
 
 
 _FUNDING = re.compile(r"(?<!-)\b(?:fund(?:s|ed|ing)?|grants?|paid|pays?|financ(?:e|ed|es|ing)|money|budget)\b", re.I)
+# Verbs that say a sum changed hands without saying what for: any sum in the sentence can answer them
 _LIGHT_MONEY_VERBS = set(keyword_terms("get got receive received win won gain have has had give gave worth"))
 
 
