@@ -208,7 +208,10 @@ def score_sentences(
     if not sentences:
         return []
     asked = _asked_detail(query)
-    detail, *vectors = _VECTORS.get(assistant, [asked or query.text] + [s.text for s in sentences])
+    # embedded alone, as the question is: in a batch its vector would shift with the sentences beside it, so two
+    # processes with different caches could rank the same question differently
+    detail = assistant.embedder.embed_one(asked) if asked else vector
+    vectors = _VECTORS.get(assistant, [s.text for s in sentences])
     figures = bool(_FIGURE_QUESTION.search(query.question))
     for sentence, sentence_vector in zip(sentences, vectors, strict=True):
         sentence.vector = sentence_vector
@@ -409,7 +412,7 @@ class Reader:
             if self.intent.per and not facts.gives_rate(text, self.intent.per):  # "cost per family": not a total
                 kind = min(kind, 0.5)
             if self.posts and not _holder_named(text, self.posts):  # "Who ran both councils as chief executive?"
-                kind = min(kind, 0.8 if facts.people(text) else 0.5)
+                kind = min(kind, 0.7 if facts.people(text) else 0.5)
             if self.pays:  # "Who paid for it?": the answer is whoever the money came from
                 kind = 1.0 if facts.bodies(text) and (facts.has_money(text) or _FUNDING.search(text)) else kind * 0.6
         return Fit(
@@ -549,7 +552,12 @@ _ROLE = re.compile(
 def _post(word: str) -> str:
     """A post as one form: "Chief Executives", "chaired" and "co-chair" become "chief executive" and "chair"."""
     word = re.sub(r"ies$", "y", word.lower())
-    return "lead" if word == "led" else re.sub(r"^co-|(?:s|ed|man|woman)$", "", word)
+    if word in _LEADS:  # "Who led the network?" is answered by whoever headed or directed it
+        return "lead"
+    return re.sub(r"^co-|(?:s|ed|man|woman)$", "", word)
+
+
+_LEADS = {"led", "lead", "leader", "leaders", "head", "headed", "director", "directors"}
 
 
 def _holder_named(text: str, asked: set[str]) -> bool:
