@@ -206,4 +206,7 @@ def mcp_http(
 
 def serve_stdio(assistant: Assistant) -> None:
     """Serve MCP over stdin and stdout until the client closes them (stray prints go to stderr, not the wire)."""
+    # load the model before the first call, as `askpanel serve` does: a long-lived server then embeds every
+    # question the same way (torch), rather than the one-off path a cold process would take
+    assistant.warm()
     build_mcp(assistant).run("stdio")
