@@ -460,7 +460,7 @@ def _kind(lower: list[str]) -> tuple[str, str, int]:
     if first == "how":
         if second in ("many", "much"):
             head, end = _head(lower, _partitive_noun(lower, 2))
-            if head in ("a year", "a month", "a week", "each year"):  # "How much a year ...": a rate, no noun
+            if _RATE.fullmatch(head):  # "How much a year ...": a rate, no noun
                 head = ""
             if second == "much" and not head:
                 return "how_much", "", end
@@ -543,7 +543,7 @@ def _head(lower: list[str], start: int) -> tuple[str, int]:
     keeps "under the Act" with the wh-phrase."""
     aux_at = next((i for i in range(start, min(len(lower), start + 10)) if lower[i] in _AUX), None)
     end = start
-    limit = aux_at if aux_at is not None else min(len(lower), start + 1 + _plural_follows(lower, start))
+    limit = aux_at if aux_at is not None else min(len(lower), start + 1 + int(_plural_follows(lower, start)))
     while (
         end < limit
         and lower[end] not in _PREPOSITIONS
