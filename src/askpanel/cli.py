@@ -49,8 +49,22 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, rebuild: 
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON (the REST schema).")
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="doc_type, place, themes, year, region.")
 @click.option("--place-context", default="", help='Your place, e.g. "a rural district council".')
+@click.option(
+    "--history",
+    "history",
+    multiple=True,
+    metavar="QUESTION",
+    help="An earlier question in this conversation, oldest first (repeat for more), so a follow-up can be asked.",
+)
 @click.pass_context
-def ask(ctx: click.Context, question: str, as_json: bool, filters: tuple[str, ...], place_context: str) -> None:
+def ask(
+    ctx: click.Context,
+    question: str,
+    as_json: bool,
+    filters: tuple[str, ...],
+    place_context: str,
+    history: tuple[str, ...],
+) -> None:
     """Ask a question; prints the answer with its sources."""
     parsed: dict[str, list[str]] = {}
     for item in filters:
@@ -61,7 +75,7 @@ def ask(ctx: click.Context, question: str, as_json: bool, filters: tuple[str, ..
     from .retrieval import FilterError
 
     try:
-        answer = _assistant(ctx).ask(question, filters=parsed, place_context=place_context)
+        answer = _assistant(ctx).ask(question, filters=parsed, history=list(history), place_context=place_context)
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from exc
     if as_json:
