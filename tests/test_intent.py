@@ -90,6 +90,7 @@ def test_a_partial_answer_opens_with_the_question_turned_into_a_clause(question:
         ("For how long did the Blackpool pilot run?", "how_many"),
         ("What proportion of working-age people in Birkenhead were out of work?", "how_many"),
         ("What was Sir Derek Myers paid as co-chair?", "how_much"),
+        ("What did the alternative-to-custody scheme return for every pound spent?", "how_much"),  # a sum per £1
         ("Why did Melton build a new shared building?", "why"),
         ("Which four areas were chosen as Whole Place Community Budget pilots?", "which"),
         ("Did the panel want a single pot for each place?", "yes_no"),
@@ -214,6 +215,7 @@ def test_a_change_is_stated_only_by_a_move_the_way_the_question_asks(
     [
         ("How much a year did the shared station at Thrapston save?", "year"),
         ("What did Hampshire's programme cost per family in its first phase?", "family"),
+        ("What did the alternative-to-custody scheme return for every pound spent?", "pound"),
         ("How many of the 400 people were still in a job a year later?", ""),  # "a year later" is no rate
         ("What yearly saving could community budgets bring if every area adopted them?", ""),  # nor "every area"
     ],

@@ -390,8 +390,8 @@ def read_intent(question: str) -> Intent:
     # "What was X paid": the money verb is the question's own ("Award" in a name, or "families who cost a
     # great deal" later on, ask for no sum)
     lowercase = " ".join(w for w in words[:8] if not w[:1].isupper())
-    if wants == "what" and _MONEY_VERBS.search(lowercase):
-        wants = "how_much"
+    if wants == "what" and (_MONEY_VERBS.search(lowercase) or _rate_unit(body) == "pound"):
+        wants = "how_much"  # "What did the scheme return for every pound spent?" asks a sum too
     ideas = bool(IDEA_CUES.search(question)) and wants not in ("when", "who", "where", "how_many", "how_much")
     also = tuple(k for k in _second_parts(body) if k != wants)
     return Intent(
