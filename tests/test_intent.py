@@ -154,6 +154,7 @@ def test_a_sum_asked_for_in_one_form_is_found_in_another(text: str, figure: str,
         ("The council planned an office for its 170 staff.", "how_many", "staff", True),
         # a duration counts time, not the staff asked about
         ("The county council pulled its staff out of Parkside 14 months earlier.", "how_many", "staff", False),
+        ("Crews receive five more days of ambulance aid training.", "how_many", "lives", False),
         ("The pilot ran for six months.", "how_many", "", True),  # "how long": the duration is the answer
         # two councils named without the word "Council"
         ("The post was shared between Kensington & Chelsea and Hammersmith & Fulham.", "which", "councils", True),
@@ -217,7 +218,8 @@ def test_a_change_is_stated_only_by_a_move_the_way_the_question_asks(
         ("What did Hampshire's programme cost per family in its first phase?", "family"),
         ("What did the alternative-to-custody scheme return for every pound spent?", "pound"),
         ("How many of the 400 people were still in a job a year later?", ""),  # "a year later" is no rate
-        ("What yearly saving could community budgets bring if every area adopted them?", ""),  # nor "every area"
+        ("What yearly saving could community budgets bring if every area adopted them?", "year"),  # "every area": no
+        ("What saving could community budgets bring if every area adopted them?", ""),  # ... rate at all
     ],
 )
 def test_a_figure_asked_per_unit_is_a_rate(question: str, per: str) -> None:

@@ -409,16 +409,25 @@ def read_intent(question: str) -> Intent:
 
 # "per family", "each year", "for every pound"; "a year" only as a rate, not in "a year later"
 _RATE = re.compile(
-    r"\b(?:per|each|every)\s+(?:single\s+)?(\w+)|\b(?:a|an)\s+(year|month|week|day)\b(?!\s+(?:later|earlier|after|before|on|ago))",
+    r"\b(?:per|each|every)\s+(?:single\s+)?(\w+)|\b(?:a|an)\s+(year|month|week|day)\b(?!\s+(?:later|earlier|after|before|on|ago))"
+    r"|\b(yearly|annual|annually|monthly|weekly|daily)\b",
     re.I,
 )
+_ADVERB_UNITS = {
+    "yearly": "year",
+    "annual": "year",
+    "annually": "year",
+    "monthly": "month",
+    "weekly": "week",
+    "daily": "day",
+}
 _RATE_UNITS = {"year", "month", "week", "day", "family", "person", "head", "pound", "household", "client", "call"}
 
 
 def _rate_unit(body: str) -> str:
     """The unit a sum or count is asked per ("year", "family"), or ""; "every area in England" asks no rate."""
     for match in _RATE.finditer(body):
-        unit = (match.group(1) or match.group(2)).lower()
+        unit = (match.group(1) or match.group(2) or _ADVERB_UNITS.get(match.group(3).lower(), "")).lower()
         unit = unit[:-1] if unit.endswith("s") and unit[:-1] in _RATE_UNITS else unit
         if unit in _RATE_UNITS:
             return unit
