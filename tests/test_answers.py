@@ -62,6 +62,27 @@ def assert_citations_resolve(answer: Answer) -> None:
             "£1.9m",
             "case-northern-lincolnshire-shared-back-office.md",
         ),
+        # "for every pound spent" asks a sum per pound, not when the pilot ran
+        (
+            "What did the Manchester and Salford alternative-to-prison scheme return for every pound spent?",
+            "£1.20",
+            None,
+        ),
+        # "yearly" asks a rate: the single-year figure, not the five-year one alone
+        (
+            "What yearly saving did Ernst & Young think community budgets could bring across England?",
+            "£4.2 billion",
+            None,
+        ),
+        # a sentence in Hampshire's own case study is about Hampshire, though it does not repeat the name
+        (
+            "What yearly saving to the public purse did the university evaluation find for Hampshire's troubled"
+            " families work?",
+            "£2.4 million",
+            None,
+        ),
+        # a note that the report cannot be checked for Leeds names a place, but says nothing of where it was launched
+        ("Where was Bolder, Braver and Better launched?", "Houses of Parliament", None),
     ],
 )
 def test_factual_questions_lead_with_the_fact_and_cite_it(assistant: Assistant, question: str, fact: str, doc) -> None:
@@ -87,6 +108,10 @@ def test_factual_questions_lead_with_the_fact_and_cite_it(assistant: Assistant, 
             "What did Hampshire's Supporting Troubled Families Programme cost per family in its first phase?",
             "Hampshire",
         ),
+        # the pilot's three fire stations and its five more days of training count no lives
+        ("How many lives did the Lincolnshire fire ambulance pilot save in its first year?", "Lincolnshire"),
+        # numbers of top officers and sites are not numbers of staff made redundant
+        ("How many Adur and Worthing staff were made compulsorily redundant?", "Adur and Worthing"),
     ],
 )
 def test_a_covered_subject_with_an_uncovered_detail_says_so_first(

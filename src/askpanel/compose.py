@@ -42,11 +42,14 @@ CORE_WEIGHT = 0.5  # extra weight of words in the question proper over those of 
 # The lead: relevance first, then whether a sentence carries the kind of fact asked, names what it is about,
 # matches the years and figures asked, names the noun asked for, and stands on its own.
 W_KIND, W_FOCUS, W_CONSTRAINT, W_HEAD, W_ALONE = 0.5, 0.25, 0.3, 0.2, 0.2  # each: the share lost when lacking it
-LEAD_POOL = 0.55  # lead candidates score at least this share of the best sentence
+LEAD_POOL = 0.5  # lead candidates score at least this share of the best sentence (as ANSWER_POOL: what can
+# show the detail is covered can lead)
 ANSWER_POOL = 0.5  # a sentence this close to the best can show that the detail asked for is covered
 CAVEAT_POOL = 0.8  # a note on what the sources lack this close to the best says the detail is not covered
 CAVEAT_OVER_ANSWER = 1.1  # a note on a gap outweighs a sentence that answers only when clearly more relevant
 CAVEAT_DETAIL = 0.4  # ... when it shares this much of what the question asks (beyond the names it is about)
+KIN_FLOOR = 0.35  # MiniLM cosine below which what a number counts ("fire stations") is not what was asked ("lives")
+KIN_SENTENCES = 40  # the best sentences whose counted nouns are compared with the one asked for
 ANTECEDENT_OVERLAP = 0.05  # the sentence a lead leans on shares at least this share of the question's words
 LEAD_GAIN = 0.2  # a second lead sentence must cover this share of the question the first leaves out
 POINT_FLOOR = 0.5  # a point must score at least this share of the best sentence
@@ -157,7 +160,7 @@ def compose(
     if confidence < assistant.settings.min_score:
         answer = not_covered(asked, hits)
     else:
-        answer = build_answer(asked, query, sentences, snap, place_context)
+        answer = build_answer(asked, query, sentences, snap, place_context, counted_kin(assistant, query, sentences))
     answer.kind = "compare" if query.compare else "ideas" if query.ideas else query.intent.wants
     answer.corpus_revision = snap.revision
     answer.confidence = round(confidence, 4)
@@ -223,6 +226,20 @@ def score_sentences(
         if query.places and sentence.passage.place in query.places:
             sentence.score += PLACE_BONUS
     return sorted(sentences, key=lambda s: -s.score)
+
+
+def counted_kin(assistant: Assistant, query: Query, ranked: list[Sentence]) -> dict[str, float]:
+    """For "How many lives ...": how close in meaning each thing the best sentences count ("fire stations",
+    "agencies") is to the thing asked for, so "three fire stations" is not read as a count of lives while
+    "14 agencies" still answers "how many organisations"."""
+    head = query.intent.head
+    if query.intent.wants != "how_many" or not head or head in facts.SHARE_WORDS | facts.ANY_COUNT:
+        return {}
+    nouns = list(dict.fromkeys(n for s in ranked[:KIN_SENTENCES] for n in facts.counted_nouns(s.text)))
+    if not nouns:
+        return {}
+    vectors = _VECTORS.get(assistant, [head, *nouns])
+    return {noun: float(vector @ vectors[0]) for noun, vector in zip(nouns, vectors[1:], strict=True)}
 
 
 def _asked_detail(query: Query) -> str:
@@ -358,8 +375,9 @@ class Fit:
 class Reader:
     """Judges sentences against one question: what kind of fact, about what, for which years."""
 
-    def __init__(self, query: Query, snap: Snapshot) -> None:
+    def __init__(self, query: Query, snap: Snapshot, kin: dict[str, float] | None = None) -> None:
         self.query = query
+        self.kin = kin or {}
         self.intent = query.intent
         self.snap = snap
         self.names = [_name_terms(n, snap) for n in query.focus]
@@ -407,6 +425,10 @@ class Reader:
                 self.query.focus,
                 self.query.question,
             )
+            if is_caveat(sentence):  # "Whether the report mentions Leeds cannot be checked" names no place it says
+                kind = min(kind, 0.5)
+            if kind == facts.COUNTS_OTHER and self.kin and self._counts_other_things(text):
+                kind = 0.6  # "The pilot ran from three fire stations" counts no lives
             if self.intent.change and not facts.has_change(text, self.intent.clause):  # "By how much did calls fall?"
                 kind = min(kind, 0.6)
             if self.intent.per and not facts.gives_rate(text, self.intent.per):  # "cost per family": not a total
@@ -424,6 +446,9 @@ class Reader:
             names_head=bool(self.head_terms & terms),
         )
 
+    def _counts_other_things(self, text: str) -> bool:
+        return all(self.kin.get(noun, 1.0) < KIN_FLOOR for noun in facts.counted_nouns(text))
+
     def _focus(self, text: str, terms: set[str], passage: Passage) -> float:
         if not self.names:
             return 1.0
@@ -436,10 +461,12 @@ class Reader:
                 scores.append(1.0 if stems <= terms else 0.0)
             elif _covers(stems, terms, self.snap) or any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms):
                 scores.append(1.0)
-            elif _covers(stems, set(keyword_terms(passage.text)), self.snap) or any(
-                a in passage.text for a in acronyms
+            elif (
+                (place and passage.place == place)
+                or _covers(stems, set(keyword_terms(passage.text)) | set(keyword_terms(passage.title)), self.snap)
+                or any(a in passage.text for a in acronyms)
             ):
-                scores.append(0.8)  # the passage around it is about the name
+                scores.append(0.8)  # the passage is about the name: it says so, or its document is that name's own
             elif _covers(stems, meta | terms | self._document_terms(passage.doc_id), self.snap):
                 scores.append(0.6)  # the document it comes from names it
             else:
@@ -662,10 +689,17 @@ def is_caveat(sentence: Sentence) -> bool:
 
 
 # == shaping the answer ========================================================================
-def build_answer(question: str, query: Query, ranked: list[Sentence], snap: Snapshot, place_context: str) -> Answer:
+def build_answer(
+    question: str,
+    query: Query,
+    ranked: list[Sentence],
+    snap: Snapshot,
+    place_context: str,
+    kin: dict[str, float] | None = None,
+) -> Answer:
     if not ranked:
         return Answer(question=question, covered=False, lead=NOT_COVERED, ideas=[], citations=[])
-    reader = Reader(query, snap)
+    reader = Reader(query, snap, kin)
     citations = Citations()
     partial, caveat = reader.missing_detail(ranked)
     if query.compare:

@@ -411,9 +411,15 @@ def _places_in(text: str, places: Iterable[str]) -> list[str]:
     return [p for p in places if p and p in text]
 
 
-_ANY_COUNT = {"number", "figure", "figures", "total", "count", "size", "scale", "target", "targets"}
+ANY_COUNT = {"number", "figure", "figures", "total", "count", "size", "scale", "target", "targets"}
 SHARE_WORDS = {"proportion", "percentage", "share", "rate"}
-_COUNTS_SOMETHING = re.compile(rf"(?:\b\d[\d,]*\+?|\b(?:{NUMBER_WORDS}))\s+(?:[a-z-]+\s+){{0,2}}[a-z]+s\b")
+_COUNTS_SOMETHING = re.compile(rf"(?:\b\d[\d,]*\+?|\b(?:{NUMBER_WORDS}))\s+((?:[a-z-]+\s+){{0,2}}?[a-z]+s)\b")
+COUNTS_OTHER = 0.8  # how well a count of some other plural ("14 agencies") carries "how many organisations"
+
+
+def counted_nouns(text: str) -> list[str]:
+    """What a sentence's numbers count ("three fire stations" -> "fire stations"), lengths of time aside."""
+    return [m.group(1) for m in _COUNTS_SOMETHING.finditer(_DURATION.sub(" ", text))]
 
 
 @cache
@@ -430,7 +436,11 @@ def _councils(text: str, head: str) -> list[str]:
 
 
 _TIME_UNITS = {"year", "month", "week", "day", "hour"}
-_DURATION = re.compile(rf"(?:\b\d[\d,.]*|\b(?:{NUMBER_WORDS}))[\s-]+(?:years?|months?|weeks?|days?|hours?)\b", re.I)
+_DURATION = re.compile(
+    rf"(?:\b\d[\d,.]*|\b(?:{NUMBER_WORDS}))[\s-]+(?:(?:more|extra|further|additional|full)\s+)?"
+    r"(?:years?|months?|weeks?|days?|hours?)\b",
+    re.I,
+)  # "five more days" of training is a length of time too
 
 
 def quantity_of(text: str, head: str) -> bool:
@@ -443,7 +453,8 @@ def quantity_of(text: str, head: str) -> bool:
 
 
 _TIME_RATE = re.compile(
-    r"\b(?:annual(?:ly)?|yearly|monthly|weekly|daily|(?:per|each|every|a|an) (?:year|annum|month|week|day))\b", re.I
+    r"\b(?:annual(?:ly)?|yearly|monthly|weekly|daily|(?:per|each|every|a|an|a single) (?:year|annum|month|week|day))\b",
+    re.I,
 )
 
 
@@ -523,13 +534,13 @@ def carries(
             text = _DURATION.sub(" ", text)
         if not has_quantity(text):
             return 0.0
-        if not head or head in _ANY_COUNT:
+        if not head or head in ANY_COUNT:
             return 1.0
         if head in SHARE_WORDS:
             return 1.0 if re.search(r"\d\s?%|per ?cent|\b(?:half|third|quarter|two-thirds)\b", text) else 0.6
         if quantity_of(text, head):
             return 1.0
-        return 0.8 if _COUNTS_SOMETHING.search(text) else 0.6  # "14 agencies" for "how many organisations"
+        return COUNTS_OTHER if _COUNTS_SOMETHING.search(text) else 0.6  # "14 agencies" for "organisations"
     if wants == "how_much":
         if has_money(text):
             return 1.0
