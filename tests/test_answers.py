@@ -258,6 +258,20 @@ def test_follow_ups_resolve_against_earlier_turns(assistant: Assistant, history,
     assert all(c.place in (place, "England") or c.place for c in answer.citations)
 
 
+@pytest.mark.parametrize(
+    ("history", "follow_up", "subject"),
+    [
+        (["Tell me about the Margate Task Force"], "How many agencies take part?", "Margate Task Force"),
+        (["What did Melton build after the fire?"], "How many staff was it built for?", "Melton"),
+    ],
+)
+def test_a_follow_up_lead_names_the_subject_the_reader_left_unsaid(
+    assistant: Assistant, history: list[str], follow_up: str, subject: str
+) -> None:
+    answer = assistant.ask(follow_up, history=history)
+    assert subject in answer.lead.split(". ")[0], answer.lead
+
+
 def test_who_paid_follow_up_finds_the_funding(assistant: Assistant) -> None:
     answer = assistant.ask("Who paid for it?", history=["Tell me about Melton's skills centre at Phoenix House"])
     assert "European Social Fund" in " ".join(statements(answer))

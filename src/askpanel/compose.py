@@ -88,6 +88,7 @@ _CAVEAT = re.compile(
     re.I,
 )
 _DIGIT = re.compile(r"\d")
+_PERSON = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.I)
 _ITEM_END = re.compile(r"(?:[;,.]|[;,] (?:and|or))$")
 
 
@@ -378,6 +379,11 @@ class Reader:
     def __init__(self, query: Query, snap: Snapshot, kin: dict[str, float] | None = None) -> None:
         self.query = query
         self.kin = kin or {}
+        # "How many agencies take part?" after a turn on Margate: the reader did not name it, so the lead must
+        # ("What did he do next?" is about a person the last answer named, not what the last question did)
+        self.carried = (
+            query.follow_up and not query.intent.names and bool(query.focus) and not _PERSON.search(query.question)
+        )
         self.intent = query.intent
         self.snap = snap
         self.names = [_name_terms(n, snap) for n in query.focus]
@@ -522,7 +528,7 @@ class Reader:
             * (1 - W_FOCUS * (1 - fit.focus))
             * (1 - W_CONSTRAINT * (1 - fit.constraint))
             * (1 - W_HEAD * (1 - fit.head))
-            * (1.0 if fit.alone else 1 - W_ALONE)
+            * (1.0 if fit.alone and not (self.carried and fit.focus < 1.0) else 1 - W_ALONE)
         )
 
     def missing_detail(self, ranked: list[Sentence]) -> tuple[bool, Sentence | None]:
