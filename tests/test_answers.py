@@ -112,6 +112,13 @@ def test_factual_questions_lead_with_the_fact_and_cite_it(assistant: Assistant, 
         ("How many lives did the Lincolnshire fire ambulance pilot save in its first year?", "Lincolnshire"),
         # numbers of top officers and sites are not numbers of staff made redundant
         ("How many Adur and Worthing staff were made compulsorily redundant?", "Adur and Worthing"),
+        # Staffordshire's savings and reoffending figures are not Wigan Council's or Supporting Leicestershire
+        # Families': a name holding a place belongs to that place
+        ("How much did Wigan Council spend on advertising the Deal to residents?", "Wigan Council"),
+        (
+            "What was the two-year reoffending rate for adults helped by Supporting Leicestershire Families?",
+            "Supporting Leicestershire Families",
+        ),
     ],
 )
 def test_a_covered_subject_with_an_uncovered_detail_says_so_first(

@@ -60,6 +60,11 @@ from askpanel.intent import missing_sentence, read_intent
             "The sources do not say how many staff Melton's new shared office in Parkside was meant to hold.",
         ),
         ("What was the award given for?", "The sources do not say what the award was given for."),
+        (  # "helped by" describes the adults: "was" goes after the whole subject
+            "What was the reoffending rate for adults helped by Supporting Leicestershire Families?",
+            "The sources do not say what the reoffending rate for adults helped by Supporting Leicestershire"
+            " Families was.",
+        ),
         (  # "and the county" belongs to the subject
             "Were Melton and the county hoping to share data?",
             "The sources do not say whether Melton and the county were hoping to share data.",

@@ -468,7 +468,7 @@ class Reader:
             elif _covers(stems, terms, self.snap) or any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms):
                 scores.append(1.0)
             elif (
-                (place and passage.place == place)
+                (place and passage.place == place and stems == set(keyword_terms(place)))  # the place itself
                 or _covers(stems, set(keyword_terms(passage.text)) | set(keyword_terms(passage.title)), self.snap)
                 or any(a in passage.text for a in acronyms)
             ):
@@ -641,9 +641,11 @@ def _name_terms(name: str, snap: Snapshot) -> tuple[set[str], list[str]]:
 
 
 def _place_named(name: str, snap: Snapshot) -> str:
-    """The case-study place a focus name spells, in any word order ("North and North East Lincolnshire"), or ""."""
+    """The case-study place a focus name spells or belongs to, in any word order ("North and North East
+    Lincolnshire", "Wigan Council", "Supporting Leicestershire Families"), or "": the place named most fully."""
     stems = set(keyword_terms(name))
-    return next((p for p in snap.places() if set(keyword_terms(p)) == stems), "")
+    within = [p for p in snap.places() if (place := set(keyword_terms(p))) and place <= stems]
+    return max(within, key=lambda p: len(set(keyword_terms(p))), default="")
 
 
 def _covers(stems: set[str], terms: set[str], snap: Snapshot | None = None) -> bool:

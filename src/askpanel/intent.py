@@ -702,12 +702,18 @@ def _be_split(tail: list[str], lower: list[str], cut: int, question_form: bool) 
         if not question_form and word in ("a", "an", "the") and j >= cut and lower[j - 1] not in ("and", "or"):
             return j
         if word.endswith("ing") or _participle(word):
-            if _modifies_noun(lower, j):
+            if _modifies_noun(lower, j) or _reduced_relative(lower, j):
                 continue
             return j
     if question_form:
         return len(lower)
     return cut if cut < len(lower) and tail[0][:1].isupper() else None
+
+
+def _reduced_relative(lower: list[str], j: int) -> bool:
+    """ "the reoffending rate for adults helped by the programme": a participle with its agent ("by"), after a
+    preposition's noun, describes that noun; "was" belongs after the whole phrase."""
+    return j + 1 < len(lower) and lower[j + 1] == "by" and any(w in _PREPOSITIONS for w in lower[1:j])
 
 
 def _modifies_noun(lower: list[str], j: int) -> bool:
