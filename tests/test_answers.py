@@ -115,6 +115,11 @@ def test_factual_questions_lead_with_the_fact_and_cite_it(assistant: Assistant, 
         # Staffordshire's savings and reoffending figures are not Wigan Council's or Supporting Leicestershire
         # Families': a name holding a place belongs to that place
         ("How much did Wigan Council spend on advertising the Deal to residents?", "Wigan Council"),
+        # "each family one key worker" is a ratio, not a head count
+        (
+            "How many key workers does Staffordshire employ on Building Resilient Families and Communities?",
+            "Staffordshire",
+        ),
         (
             "What was the two-year reoffending rate for adults helped by Supporting Leicestershire Families?",
             "Supporting Leicestershire Families",

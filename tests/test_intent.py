@@ -160,6 +160,10 @@ def test_a_sum_asked_for_in_one_form_is_found_in_another(text: str, figure: str,
         # a duration counts time, not the staff asked about
         ("The county council pulled its staff out of Parkside 14 months earlier.", "how_many", "staff", False),
         ("Crews receive five more days of ambulance aid training.", "how_many", "lives", False),
+        # a share and a ratio say nothing of how many there are
+        ("About 80% of the families turned their lives around.", "how_many", "families", False),
+        ("The programme gives each family one key worker.", "how_many", "workers", False),
+        ("The programme employs 40 key workers, one key worker per family.", "how_many", "workers", True),
         ("The pilot ran for six months.", "how_many", "", True),  # "how long": the duration is the answer
         # two councils named without the word "Council"
         ("The post was shared between Kensington & Chelsea and Hammersmith & Fulham.", "which", "councils", True),

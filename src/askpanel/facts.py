@@ -443,6 +443,16 @@ _DURATION = re.compile(
 )  # "five more days" of training is a length of time too
 
 
+_PERCENT = re.compile(r"\b\d[\d,.]*\s?(?:%|per ?cent)", re.I)
+
+
+def _one_each(head: str) -> re.Pattern[str]:
+    """ "each family one key worker", "one key worker per family": one of the thing for each of another."""
+    stem = re.escape(_stem(head))
+    one = rf"\b(?:a|one) (?:[\w-]+ ){{0,2}}?{stem}\w*"
+    return re.compile(rf"\beach \w+ {one}|{one} (?:per|for each|for every|to each)\b", re.I)
+
+
 def quantity_of(text: str, head: str) -> bool:
     """Whether a number counts the thing asked about (`head`): "14 agencies", "1,390 troubled families",
     "ten members"."""
@@ -538,8 +548,12 @@ def carries(
             return 1.0
         if head in SHARE_WORDS:
             return 1.0 if re.search(r"\d\s?%|per ?cent|\b(?:half|third|quarter|two-thirds)\b", text) else 0.6
-        if quantity_of(text, head):
+        if not has_quantity(_PERCENT.sub(" ", text)):
+            return 0.6  # "23.6% of Birkenhead's working-age people" is a share, not how many residents
+        if quantity_of(_one_each(head).sub(" ", text), head):
             return 1.0
+        if quantity_of(text, head):
+            return 0.6  # "each family has one key worker" is a ratio, not how many key workers there are
         return COUNTS_OTHER if _COUNTS_SOMETHING.search(text) else 0.6  # "14 agencies" for "organisations"
     if wants == "how_much":
         if has_money(text):
