@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -42,9 +43,8 @@ CORE_WEIGHT = 0.5  # extra weight of words in the question proper over those of 
 # The lead: relevance first, then whether a sentence carries the kind of fact asked, names what it is about,
 # matches the years and figures asked, names the noun asked for, and stands on its own.
 W_KIND, W_FOCUS, W_CONSTRAINT, W_HEAD, W_ALONE = 0.5, 0.25, 0.3, 0.2, 0.2  # each: the share lost when lacking it
-LEAD_POOL = 0.5  # lead candidates score at least this share of the best sentence (as ANSWER_POOL: what can
-# show the detail is covered can lead)
 ANSWER_POOL = 0.5  # a sentence this close to the best can show that the detail asked for is covered
+LEAD_POOL = ANSWER_POOL  # lead candidates: any sentence that could show the detail is covered can lead
 CAVEAT_POOL = 0.8  # a note on what the sources lack this close to the best says the detail is not covered
 CAVEAT_OVER_ANSWER = 1.1  # a note on a gap outweighs a sentence that answers only when clearly more relevant
 CAVEAT_DETAIL = 0.4  # ... when it shares this much of what the question asks (beyond the names it is about)
@@ -161,7 +161,9 @@ def compose(
     if confidence < assistant.settings.min_score:
         answer = not_covered(asked, hits)
     else:
-        answer = build_answer(asked, query, sentences, snap, place_context, counted_kin(assistant, query, sentences))
+        # what the sentences count is embedded only if the reading meets a count of some other thing
+        kin = functools.partial(counted_kin, assistant, query, sentences)
+        answer = build_answer(asked, query, sentences, snap, place_context, kin)
     answer.kind = "compare" if query.compare else "ideas" if query.ideas else query.intent.wants
     answer.corpus_revision = snap.revision
     answer.confidence = round(confidence, 4)
@@ -376,9 +378,9 @@ class Fit:
 class Reader:
     """Judges sentences against one question: what kind of fact, about what, for which years."""
 
-    def __init__(self, query: Query, snap: Snapshot, kin: dict[str, float] | None = None) -> None:
+    def __init__(self, query: Query, snap: Snapshot, kin: Callable[[], dict[str, float]] | None = None) -> None:
         self.query = query
-        self.kin = kin or {}
+        self._kin_source = kin
         # "How many agencies take part?" after a turn on Margate: the reader did not name it, so the lead must
         # ("What did he do next?" is about a person the last answer named, not what the last question did)
         self.carried = (
@@ -433,7 +435,7 @@ class Reader:
             )
             if is_caveat(sentence):  # "Whether the report mentions Leeds cannot be checked" names no place it says
                 kind = min(kind, 0.5)
-            if kind == facts.COUNTS_OTHER and self.kin and self._counts_other_things(text):
+            if kind == facts.COUNTS_OTHER and self._counts_other_things(text):
                 kind = 0.6  # "The pilot ran from three fire stations" counts no lives
             if self.intent.change and not facts.has_change(text, self.intent.clause):  # "By how much did calls fall?"
                 kind = min(kind, 0.6)
@@ -452,8 +454,13 @@ class Reader:
             names_head=bool(self.head_terms & terms),
         )
 
+    @functools.cached_property
+    def kin(self) -> dict[str, float]:
+        return self._kin_source() if self._kin_source else {}
+
     def _counts_other_things(self, text: str) -> bool:
-        return all(self.kin.get(noun, 1.0) < KIN_FLOOR for noun in facts.counted_nouns(text))
+        kin = self.kin
+        return bool(kin) and all(kin.get(noun, 1.0) < KIN_FLOOR for noun in facts.counted_nouns(text))
 
     def _focus(self, text: str, terms: set[str], passage: Passage) -> float:
         if not self.names:
@@ -703,7 +710,7 @@ def build_answer(
     ranked: list[Sentence],
     snap: Snapshot,
     place_context: str,
-    kin: dict[str, float] | None = None,
+    kin: Callable[[], dict[str, float]] | None = None,
 ) -> Answer:
     if not ranked:
         return Answer(question=question, covered=False, lead=NOT_COVERED, ideas=[], citations=[])
