@@ -46,9 +46,9 @@ def test_askpanel_beats_the_llama_index_baseline_and_holds_its_gates(assistant: 
     assert ours.lead_hit_rate > base.lead_hit_rate
     assert ours.refusal_accuracy > base.refusal_accuracy
     # a ratchet below the targets: what the engine reaches today on the golden set, so no change loses it
-    assert ours.lead_hit_rate >= 0.59
-    assert ours.key_fact_rate >= 0.73
-    assert ours.near_miss_accuracy >= 0.57
+    assert ours.lead_hit_rate >= 0.60
+    assert ours.key_fact_rate >= 0.74
+    assert ours.near_miss_accuracy >= 0.63
 
 
 def test_the_baseline_reads_a_corpus_under_a_hidden_folder(tmp_path: Path) -> None:
