@@ -201,7 +201,9 @@ def test_request_carries_question_and_cited_passages(llm_assistant: Assistant, s
 
 
 def test_wrong_citation_numbers_are_dropped(llm_assistant: Assistant, script: Script, base: Answer) -> None:
-    wrong = next(c.n for c in base.citations if c.place != base.citations[0].place)
+    # a passage that does not hold claim 1: citing it for claim 1 is citing the wrong passage
+    first = base.citations[0]
+    wrong = next(c.n for c in base.citations if c.chunk_id != first.chunk_id and first.quote not in c.passage)
     absent = len(base.citations) + 1
     script.reply = (
         f"{claim(base, 1)} [1]. {claim(base, 2)} [2][{absent}]. "
